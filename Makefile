@@ -1,0 +1,15 @@
+# The project's two commands (README): `make test` and `make demo`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup test demo clean-venv
+
+setup:  ## create or update .venv with the pinned stack (mmcv wheel cached in ~/.cache/mimco_mm)
+	VENV=$(abspath $(VENV)) bash tools/setup_env.sh
+
+test: setup  ## the whole CPU test suite; exits non-zero on failure and on "no tests collected"
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

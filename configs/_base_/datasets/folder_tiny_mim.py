@@ -1,0 +1,18 @@
+# Stage-2 data of the CPU variants (tests, `make demo`): any labelled image folder in mmpretrain's
+# layout (data_root/train/<class>/<image>), 32-px crops, 4-px patches, 8-px mask blocks at 0.6.
+data_preprocessor = dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                         std=[58.395, 57.12, 57.375], to_rgb=True)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.67, 1.0), backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='SimMIMMaskGenerator', input_size=32, mask_patch_size=8, model_patch_size=4,
+         mask_ratio=0.6),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=64, num_workers=2, persistent_workers=True, drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type='CustomDataset', data_root='data/demo', data_prefix='train',
+                 pipeline=train_pipeline))

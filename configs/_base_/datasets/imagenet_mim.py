@@ -1,0 +1,33 @@
+# Stage-2 data (MimCo and its SimMIM control share it, so the comparison is fair):
+# one light crop per image, the same crop for the (unmasked) teacher and the (masked) student.
+# Crop scale (0.67, 1) and 32-px mask blocks at ratio 0.6 follow SimMIM's recipe; the MimCo paper
+# does not state its values (assumption, see README).
+dataset_type = 'ImageNet'
+data_root = 'data/imagenet/'
+img_size = 224
+
+data_preprocessor = dict(
+    type='SelfSupDataPreprocessor',
+    mean=[123.675, 116.28, 103.53],  # ImageNet statistics: what the MoCo v3 teacher was fed
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.67, 1.0),
+         interpolation='bicubic', backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='SimMIMMaskGenerator', input_size=img_size, mask_patch_size=32,
+         model_patch_size=16, mask_ratio=0.6),
+    dict(type='PackInputs'),  # packs `mask` into DataSample.mask
+]
+
+train_dataloader = dict(
+    batch_size=256,
+    num_workers=10,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    drop_last=True,
+    dataset=dict(type=dataset_type, data_root=data_root, split='train',
+                 pipeline=train_pipeline))

@@ -1,0 +1,13 @@
+"""mimco_mm: MimCo pre-training and its transfer benchmarks on the OpenMMLab stack.
+
+Importing the package applies the stack fixes in `compat` and registers every module into
+mmpretrain's registries (configs pull it in with `custom_imports=dict(imports=['mimco_mm'])`).
+mmdet / mmseg pieces live in submodules their configs import, so this import needs neither.
+"""
+from . import compat
+
+compat.apply()
+
+from . import models  # noqa: E402,F401  registers MimCo, MimCoViT, ContrastiveTeacher, ...
+
+__version__ = '0.1.0'

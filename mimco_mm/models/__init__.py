@@ -1,0 +1,12 @@
+"""Everything here registers into mmpretrain's MODELS registry on import."""
+from .losses import FeatureRegressionLoss, ImageInfoNCE, PatchInfoNCE
+from .mimco import MimCo
+from .mimco_head import MimCoHead
+from .mimco_vit import MimCoViT
+from .projector import MLPProjector
+from .teacher import ContrastiveTeacher, TeacherTargets
+
+__all__ = [
+    'ContrastiveTeacher', 'FeatureRegressionLoss', 'ImageInfoNCE', 'MimCo', 'MimCoHead',
+    'MimCoViT', 'MLPProjector', 'PatchInfoNCE', 'TeacherTargets',
+]

@@ -1,0 +1,53 @@
+"""MimCo: masked image modeling against a frozen contrastive teacher (arXiv 2209.03063)."""
+from typing import Dict, List
+
+import torch
+from mmpretrain.models.selfsup import BaseSelfSupervisor
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from .teacher import split_tokens
+
+
+@MODELS.register_module()
+class MimCo(BaseSelfSupervisor):
+    """Stage 2 of MimCo.
+
+    One light crop per image goes unmasked through the frozen teacher and masked (mask token)
+    through the student; `head` turns both into `loss_patch` and `loss_img`.
+
+    Args:
+        backbone: the student, e.g. `MimCoViT(out_type='raw')`.
+        teacher: a `ContrastiveTeacher` config (stored as `target_generator`).
+        head: a `MimCoHead` config.
+        data_preprocessor: defaults to `SelfSupDataPreprocessor`.
+        init_cfg: must stay None. A model-level init (e.g. Xavier on every Linear) would reach
+            the teacher's layers too; put inits on `backbone` / `head` instead.
+    """
+
+    def __init__(self, backbone: dict, teacher: dict, head: dict,
+                 data_preprocessor=None, init_cfg=None):
+        if init_cfg is not None:
+            raise ValueError('MimCo takes no model-level init_cfg: it would re-initialise the '
+                             'frozen teacher. Put init_cfg on backbone or head.')
+        super().__init__(backbone=backbone, head=head, target_generator=teacher,
+                         data_preprocessor=data_preprocessor)
+
+    def extract_feat(self, inputs: torch.Tensor):
+        """Plain student features (no mask): a tuple like `VisionTransformer.forward`."""
+        return self.backbone(inputs, None)
+
+    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        """
+        Args:
+            inputs: (B, 3, H, W) normalised crops.
+            data_samples: each with `.mask` (h, w) from the mask generator, 1 = masked.
+        Returns:
+            dict(loss_patch, loss_img).
+        """
+        mask = torch.stack([sample.mask for sample in data_samples]).flatten(1).bool()  # (B, N)
+        targets = self.target_generator(inputs)
+        student = self.backbone(inputs, mask)[-1]
+        patch, global_ = split_tokens(student, getattr(self.backbone, 'num_extra_tokens', 0))
+        return self.head.loss(patch, global_, targets.patch, targets.global_, mask)

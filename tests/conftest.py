@@ -1,0 +1,65 @@
+"""Shared tiny models: a ViT small enough for CPU tests, and a stage-1 teacher checkpoint made here."""
+import os.path as osp
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # `tools` for the tool tests
+
+import mimco_mm  # noqa: F401  registers the modules and applies the compat fixes
+
+TINY_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+IMG, PATCH = 32, 8  # 4 x 4 = 16 patches
+
+
+def tiny_vit(type_='MoCoV3ViT', **kwargs):
+    cfg = dict(type=type_, arch=TINY_ARCH, img_size=IMG, patch_size=PATCH)
+    cfg.update(kwargs)
+    return cfg
+
+
+def tiny_projector(in_channels=32, out_channels=16):
+    return dict(type='NonLinearNeck', in_channels=in_channels, hid_channels=24,
+                out_channels=out_channels, num_layers=3, with_bias=False, with_last_bn=True,
+                with_last_bn_affine=False, with_last_bias=False, with_avg_pool=False)
+
+
+@pytest.fixture(scope='session')
+def teacher_checkpoint(tmp_path_factory):
+    """A stage-1 checkpoint in mmpretrain's MoCo v3 layout: `backbone.*` and `neck.*`, random
+    weights (tests check that these exact weights arrive, not what they learned)."""
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(0)
+    backbone = MODELS.build(tiny_vit(out_type='raw'))
+    backbone.init_weights()
+    neck = MODELS.build(tiny_projector())
+    neck.init_weights()
+    with torch.no_grad():  # non-trivial BN statistics, so eval vs train mode differ
+        for m in neck.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+    state = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
+    state.update({f'neck.{k}': v for k, v in neck.state_dict().items()})
+    path = tmp_path_factory.mktemp('teacher') / 'mocov3_tiny.pth'
+    torch.save(dict(state_dict=state, meta=dict(note='made by tests')), path)
+    return str(path)
+
+
+def tiny_mimco(teacher_checkpoint, **head_overrides):
+    head = dict(
+        type='MimCoHead',
+        patch_proj=dict(type='MLPProjector', in_channels=32, out_channels=32, hid_channels=48),
+        patch_loss=dict(type='PatchInfoNCE', temperature=0.2),
+        img_proj=dict(type='MLPProjector', in_channels=32, out_channels=16, hid_channels=48,
+                      norm='BN'),
+        img_loss=dict(type='ImageInfoNCE', temperature=0.2))
+    head.update(head_overrides)
+    return dict(
+        type='MimCo',
+        backbone=tiny_vit('MimCoViT', out_type='raw'),
+        teacher=dict(type='ContrastiveTeacher', backbone=tiny_vit(out_type='raw'),
+                     neck=tiny_projector(), checkpoint=teacher_checkpoint,
+                     global_target='projector'),
+        head=head)

@@ -1,0 +1,103 @@
+"""Each fix in mimco_mm.compat, proven on the pinned stack."""
+import datetime
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import mimco_mm  # noqa: F401  applies the fixes
+from mimco_mm import compat
+
+
+class _WritesMarker:
+    """Unpickling this calls builtins.open(path, 'w'), i.e. runs code that creates a file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+def test_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path):
+    from mmengine.runner import load_checkpoint
+    marker = tmp_path / 'pwned'
+    ckpt = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'payload': _WritesMarker(str(marker))}, ckpt)
+    with pytest.raises(compat.UntrustedCheckpointError) as err:
+        load_checkpoint(torch.nn.Linear(1, 1), str(ckpt))  # mmengine's own entry point
+    assert 'the global io.open' in str(err.value)  # builtins.open is io.open
+    assert compat.TRUST_ENV in str(err.value) and str(ckpt) in str(err.value)
+    assert not marker.exists()
+
+
+def test_unknown_global_loads_only_when_that_file_is_trusted(tmp_path, monkeypatch):
+    ckpt = tmp_path / 'dated.pth'
+    torch.save({'when': datetime.date(2022, 9, 7)}, ckpt)
+    monkeypatch.delenv(compat.TRUST_ENV, raising=False)
+    with pytest.raises(compat.UntrustedCheckpointError, match='datetime.date'):
+        compat.load_checkpoint_file(str(ckpt))
+    monkeypatch.setenv(compat.TRUST_ENV, str(tmp_path / 'other.pth'))  # another file: still refused
+    with pytest.raises(compat.UntrustedCheckpointError):
+        compat.load_checkpoint_file(str(ckpt))
+    monkeypatch.setenv(compat.TRUST_ENV, f'{tmp_path / "other.pth"}:{ckpt}')
+    assert compat.load_checkpoint_file(str(ckpt))['when'] == datetime.date(2022, 9, 7)
+
+
+def test_missing_checkpoint_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        compat.load_checkpoint_file(str(tmp_path / 'nope.pth'))
+
+
+def test_getattr_stand_in_allows_only_history_buffer_statistics():
+    from mmengine.logging import HistoryBuffer
+    assert compat._history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
+    with pytest.raises(Exception, match='only HistoryBuffer'):
+        compat._history_buffer_getattr(os, 'system')
+    with pytest.raises(Exception, match='only HistoryBuffer'):
+        compat._history_buffer_getattr(HistoryBuffer, '__init__')
+
+
+def _image(seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize('backend', ['cv2', 'pillow'])
+def test_adjust_hue_positive_matches_mmcv(backend):
+    img = _image()
+    for factor in (0.0, 0.05, 0.1, 0.5):
+        expected = compat._mmcv_adjust_hue(img, factor, backend=backend)
+        np.testing.assert_array_equal(compat.adjust_hue(img, factor, backend=backend), expected)
+
+
+def test_adjust_hue_negative_wraps_like_numpy1():
+    import cv2
+    import mmcv
+    img = _image(1)
+    with pytest.raises(OverflowError):  # the bug being fixed
+        compat._mmcv_adjust_hue(img, -0.1, backend='cv2')
+    out = mmcv.adjust_hue(img, -0.1, backend='cv2')  # the alias mmpretrain calls
+    # numpy 1 semantics: np.uint8(-25) wrapped to 231.
+    h, s, v = cv2.split(cv2.cvtColor(img, cv2.COLOR_BGR2HSV_FULL))
+    shifted = ((h.astype(np.int64) + np.int64(-25)) % 256).astype(np.uint8)
+    expected = cv2.cvtColor(cv2.merge([shifted, s, v]), cv2.COLOR_HSV2BGR_FULL)
+    np.testing.assert_array_equal(out, expected)
+    assert not np.array_equal(out, img)
+
+
+def test_mocov3_color_jitter_survives_many_draws():
+    from mmpretrain.datasets.transforms import ColorJitter
+    jitter = ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
+    for seed in range(30):
+        np.random.seed(seed)
+        out = jitter(dict(img=_image(seed)))['img']
+        assert out.shape == (16, 16, 3)
+
+
+def test_retrieval_metrics_work_without_np_in1d():
+    from mmpretrain.evaluation.metrics import RetrievalRecall
+    pred = torch.tensor([[0.9, 0.1, 0.0], [0.1, 0.2, 0.7]])
+    target = [torch.tensor([0]), torch.tensor([1])]
+    recall = RetrievalRecall.calculate(pred, target, topk=(1, 2), target_indices=True)
+    assert [float(r) for r in recall] == [50.0, 100.0]

@@ -1,0 +1,60 @@
+"""What tools/train.py and tools/test.py share: config loading with loud checks, work_dir naming."""
+import os.path as osp
+
+from mmengine.config import Config, DictAction  # noqa: F401  (re-exported for the tools)
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+# Top-level keys of mmcv-1.x-era configs that MMEngine silently ignores: a config that sets one
+# believes it changed something (e.g. `fp16=` "enables" AMP and trains in fp32).
+DEAD_KEYS = {
+    'fp16': "use optim_wrapper=dict(type='AmpOptimWrapper', ...) or --amp",
+    'optimizer': 'put the optimizer inside optim_wrapper=dict(optimizer=...)',
+    'optimizer_config': 'use optim_wrapper (clip_grad, accumulative_counts)',
+    'lr_config': 'use param_scheduler',
+    'momentum_config': 'use param_scheduler',
+    'runner': 'use train_cfg=dict(type=..., max_epochs/max_iters=...)',
+    'total_epochs': 'use train_cfg=dict(max_epochs=...)',
+    'evaluation': 'use val_cfg / val_evaluator and train_cfg.val_interval',
+    'checkpoint_config': 'use default_hooks=dict(checkpoint=...)',
+    'log_config': 'use default_hooks=dict(logger=...)',
+    'workflow': 'MMEngine loops have no workflow',
+    'data': 'use train_dataloader / val_dataloader / test_dataloader',
+}
+
+
+def load_config(path, cfg_options=None):
+    """Read a config; refuse keys MMEngine would ignore without a word."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config {path} does not exist')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    dead = {k: v for k, v in DEAD_KEYS.items() if k in cfg}
+    if dead:
+        raise ValueError(f'{path}: MMEngine ignores these top-level keys: ' +
+                         '; '.join(f'{k!r} ({hint})' for k, hint in dead.items()))
+    return cfg
+
+
+def adapt_to_cpu_processes(cfg, launcher):
+    """Multi-process runs without GPUs (tests, laptops): gloo instead of NCCL, and DDP without
+    `device_ids` (MMEngine passes the local rank as a CUDA device id)."""
+    import torch
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def default_work_dir(config_path):
+    """work_dirs/<path under configs/ without .py>, e.g. work_dirs/mimco/vit-s_100e: the folder
+    keeps configs of the same name apart (mocov3/vit-b_300e vs mimco/vit-b_300e)."""
+    path = osp.abspath(config_path)
+    configs = osp.join(ROOT, 'configs') + osp.sep
+    rel = path[len(configs):] if path.startswith(configs) else osp.basename(path)
+    return osp.join('work_dirs', osp.splitext(rel)[0])

@@ -1,0 +1,106 @@
+"""Official MoCo v3 ViT checkpoint (facebookresearch/moco-v3, `.pth.tar`) -> mmpretrain's MoCo v3.
+
+    python tools/model_converters/mocov3_to_mmpretrain.py vit-s-300ep.pth.tar mocov3_vit-s.pth
+
+The source holds `state_dict` with `module.base_encoder.*`, `module.momentum_encoder.*` (timm ViT
+names; the 3-layer BN projector as `head.*`) and `module.predictor.*`. The result has mmpretrain's
+`MoCoV3` layout (`backbone.*`, `neck.*`, `head.predictor.*`, `momentum_encoder.module.0/1.*`) and
+loads strictly into it; a MimCo teacher takes it with `backbone_prefix='backbone.'` (base encoder)
+or 'momentum_encoder.module.0.'. Any key the map does not know is an error, not a silent drop.
+"""
+import argparse
+import hashlib
+import os
+import os.path as osp
+import re
+import sys
+
+import torch
+
+# timm ViT names -> mmpretrain VisionTransformer names (order matters: first match wins).
+VIT_RENAMES = [
+    (r'^cls_token$', 'cls_token'),
+    (r'^pos_embed$', 'pos_embed'),
+    (r'^patch_embed\.proj\.', 'patch_embed.projection.'),
+    (r'^blocks\.(\d+)\.norm1\.', r'layers.\1.ln1.'),
+    (r'^blocks\.(\d+)\.norm2\.', r'layers.\1.ln2.'),
+    (r'^blocks\.(\d+)\.attn\.(qkv|proj)\.', r'layers.\1.attn.\2.'),
+    (r'^blocks\.(\d+)\.mlp\.fc1\.', r'layers.\1.ffn.layers.0.0.'),
+    (r'^blocks\.(\d+)\.mlp\.fc2\.', r'layers.\1.ffn.layers.1.'),
+    (r'^norm\.', 'ln1.'),
+]
+
+
+def rename_vit_key(key: str) -> str:
+    for pattern, repl in VIT_RENAMES:
+        if re.match(pattern, key):
+            return re.sub(pattern, repl, key)
+    raise KeyError(f'no mmpretrain name for the timm ViT key {key!r}')
+
+
+def rename_mlp_key(key: str) -> str:
+    """MoCo v3's `_build_mlp` Sequential -> mmpretrain `NonLinearNeck`.
+
+    The Sequential repeats [Linear, BN, ReLU] and ends with [Linear, BN]: index 3i is `fc{i}`,
+    3i + 1 is `bn{i}` (ReLUs have no weights).
+    """
+    index, rest = key.split('.', 1)
+    layer, kind = divmod(int(index), 3)
+    if kind == 2:
+        raise KeyError(f'MLP key {key!r} points at a ReLU, which has no weights')
+    return f"{'fc' if kind == 0 else 'bn'}{layer}.{rest}"
+
+
+def convert(official: dict) -> dict:
+    """Map an official `state_dict` to mmpretrain's MoCoV3 `state_dict`."""
+    prefixes = {
+        'module.base_encoder.': ('backbone.', 'neck.'),
+        'module.momentum_encoder.': ('momentum_encoder.module.0.', 'momentum_encoder.module.1.'),
+    }
+    out = {}
+    for key, value in official.items():
+        if key.startswith('module.predictor.'):
+            out['head.predictor.' + rename_mlp_key(key[len('module.predictor.'):])] = value
+            continue
+        for src, (vit_dst, head_dst) in prefixes.items():
+            if key.startswith(src):
+                inner = key[len(src):]
+                if inner.startswith('head.'):
+                    out[head_dst + rename_mlp_key(inner[len('head.'):])] = value
+                else:
+                    out[vit_dst + rename_vit_key(inner)] = value
+                break
+        else:
+            raise KeyError(f'unexpected key {key!r}: not under module.base_encoder, '
+                           f'module.momentum_encoder or module.predictor')
+    if not any(k.startswith('backbone.') for k in out):
+        raise KeyError('no module.base_encoder.* keys: is this a MoCo v3 ViT checkpoint?')
+    # mmengine's EMA wrapper counts its updates in a buffer; the official file has no equivalent.
+    out['momentum_encoder.steps'] = torch.tensor(0, dtype=torch.long)
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='official MoCo v3 checkpoint (.pth.tar)')
+    parser.add_argument('dst', help='output .pth in mmpretrain MoCoV3 layout')
+    args = parser.parse_args(argv)
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    from mimco_mm.compat import load_checkpoint_file  # weights_only with the allow-list
+
+    checkpoint = load_checkpoint_file(args.src)
+    state = convert(checkpoint.get('state_dict', checkpoint))
+    with open(args.src, 'rb') as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    meta = dict(converted_from=osp.basename(args.src), source_sha256=sha,
+                epoch=checkpoint.get('epoch'), arch=checkpoint.get('arch'))
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    tmp = args.dst + '.tmp'
+    torch.save(dict(state_dict=state, meta=meta), tmp)
+    os.replace(tmp, args.dst)  # never a half-written destination
+    print(f'wrote {args.dst}: {len(state)} tensors '
+          f'({sum(k.startswith("backbone.") for k in state)} in the base encoder)')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,71 @@
+"""Evaluate a checkpoint with any config of mimco_mm, mmpretrain, mmdet or mmseg.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir D] [--out metrics.json] [--cfg-options ...]
+
+The metrics are printed and written as JSON (default: <work_dir>/test_metrics.json), which
+tools/benchmark.py collects.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import mimco_mm  # noqa: E402,F401
+from tools._common import (DictAction, adapt_to_cpu_processes, default_work_dir,  # noqa: E402
+                           load_config)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a checkpoint')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--work-dir')
+    parser.add_argument('--out', help='metrics JSON (default: <work_dir>/test_metrics.json)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def _jsonable(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value if isinstance(value, (str, int, list, dict)) else str(value)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
+    cfg.load_from = args.checkpoint
+    adapt_to_cpu_processes(cfg, args.launcher)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    metrics = runner.test()
+    out = args.out or osp.join(cfg.work_dir, 'test_metrics.json')
+    if runner.rank == 0:
+        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+        record = dict(config=args.config, checkpoint=args.checkpoint,
+                      metrics={k: _jsonable(v) for k, v in metrics.items()})
+        tmp = out + '.tmp'
+        with open(tmp, 'w') as f:  # write then rename: an interrupted run never leaves half a file
+            json.dump(record, f, indent=2)
+        os.replace(tmp, out)
+        print(json.dumps(record['metrics'], indent=2))
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
