@@ -3,10 +3,11 @@ from .losses import FeatureRegressionLoss, ImageInfoNCE, PatchInfoNCE
 from .mimco import MimCo
 from .mimco_head import MimCoHead
 from .mimco_vit import MimCoViT
+from .moby import MoBY, MoBYHead
 from .projector import MLPProjector
 from .teacher import ContrastiveTeacher, TeacherTargets
 
 __all__ = [
     'ContrastiveTeacher', 'FeatureRegressionLoss', 'ImageInfoNCE', 'MimCo', 'MimCoHead',
-    'MimCoViT', 'MLPProjector', 'PatchInfoNCE', 'TeacherTargets',
+    'MimCoViT', 'MLPProjector', 'MoBY', 'MoBYHead', 'PatchInfoNCE', 'TeacherTargets',
 ]

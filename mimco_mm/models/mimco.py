@@ -46,8 +46,37 @@ class MimCo(BaseSelfSupervisor):
         Returns:
             dict(loss_patch, loss_img).
         """
-        mask = torch.stack([sample.mask for sample in data_samples]).flatten(1).bool()  # (B, N)
+        mask = torch.stack([sample.mask for sample in data_samples])  # (B, h, w) patch grid
         targets = self.target_generator(inputs)
-        student = self.backbone(inputs, mask)[-1]
+        student = self.backbone(inputs, mask.flatten(1))[-1]
         patch, global_ = split_tokens(student, getattr(self.backbone, 'num_extra_tokens', 0))
-        return self.head.loss(patch, global_, targets.patch, targets.global_, mask)
+        token_mask = mask_on_token_grid(mask, patch.shape[1])
+        return self.head.loss(patch, global_, targets.patch, targets.global_, token_mask)
+
+
+def mask_on_token_grid(mask: torch.Tensor, num_tokens: int) -> torch.Tensor:
+    """The mask at the resolution of the output tokens.
+
+    A ViT's output grid is its patch grid. A Swin's last stage is 8x coarser than its 4-px patch
+    embedding, so the mask is pooled; this is exact only when every mask block covers whole output
+    tokens (mask_patch_size a multiple of 32 for Swin), which is checked.
+
+    Args:
+        mask: (B, h, w), nonzero = masked, at the backbone's patch-embedding resolution.
+        num_tokens: N output tokens per image (a square grid when it differs from h * w).
+    Returns:
+        (B, N) bool.
+    """
+    batch, h, w = mask.shape
+    if h * w == num_tokens:
+        return mask.reshape(batch, -1).bool()
+    stride = round((h * w / num_tokens) ** 0.5)
+    if stride < 1 or (h // stride) * (w // stride) != num_tokens or h % stride or w % stride:
+        raise ValueError(f'a ({h}, {w}) mask does not map onto {num_tokens} output tokens')
+    blocks = mask.reshape(batch, h // stride, stride, w // stride, stride).bool()
+    pooled = blocks.any(dim=4).any(dim=2)
+    if not torch.equal(pooled, blocks.all(dim=4).all(dim=2)):
+        raise ValueError(f'mask blocks cut through output tokens ({stride}x{stride} patches each):'
+                         f' the mask generator\'s mask_patch_size must be a multiple of '
+                         f'{stride} x model_patch_size')
+    return pooled.reshape(batch, -1)
