@@ -8,6 +8,6 @@ from . import compat
 
 compat.apply()
 
-from . import models  # noqa: E402,F401  registers MimCo, MimCoViT, ContrastiveTeacher, ...
+from . import engine, models  # noqa: E402,F401  registers MimCo, ViTLayerDecayConstructor, ...
 
 __version__ = '0.1.0'

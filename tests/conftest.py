@@ -63,3 +63,54 @@ def tiny_mimco(teacher_checkpoint, **head_overrides):
                      neck=tiny_projector(), checkpoint=teacher_checkpoint,
                      global_target='projector'),
         head=head)
+
+
+def make_image_folder(root, classes=2, per_class=16, size=40, seed=0):
+    """root/train/<class>/<i>.png: random colour noise (enough for the data path)."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for c in range(classes):
+        folder = osp.join(root, 'train', f'class_{c}')
+        os.makedirs(folder, exist_ok=True)
+        for i in range(per_class):
+            img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(img).save(osp.join(folder, f'{i}.png'))
+    return root
+
+
+FAST_LOADING = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+                'default_hooks.logger.interval=1']
+
+
+def run_train(config, work_dir, *options, resume=False):
+    """tools/train.py in-process; returns the Runner after training."""
+    from mmengine.runner import Runner
+
+    from tools import train as train_tool
+    from tools._common import ROOT
+    argv = [osp.join(ROOT, config), '--work-dir', str(work_dir), '--cfg-options', *FAST_LOADING,
+            *options]
+    if resume:
+        argv.insert(1, '--resume')
+    runner = Runner.from_cfg(train_tool.build_config(train_tool.parse_args(argv)))
+    runner.train()
+    return runner
+
+
+@pytest.fixture(scope='session')
+def pretrain_chain(tmp_path_factory):
+    """The real two-stage chain on the CPU variants, one epoch each, through tools/train.py:
+    stage 1 (MoCo v3) writes the teacher, stage 2 (MimCo) learns from it."""
+    root = tmp_path_factory.mktemp('pretrain_chain')
+    data = make_image_folder(str(root / 'data'), classes=2, per_class=8)
+    common = [f'train_dataloader.dataset.data_root={data}', 'train_dataloader.batch_size=8',
+              'train_cfg.max_epochs=1']
+    run_train('configs/mocov3/vit-tiny_cpu.py', root / 'mocov3', *common)
+    teacher = root / 'mocov3' / 'epoch_1.pth'
+    run_train('configs/mimco/vit-tiny_cpu.py', root / 'mimco', *common,
+              f'model.teacher.checkpoint={teacher}')
+    return dict(root=root, data=data, teacher=str(teacher),
+                stage2=str(root / 'mimco' / 'epoch_1.pth'))

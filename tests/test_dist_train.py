@@ -8,21 +8,9 @@ import sys
 
 import numpy as np
 import torch
-from PIL import Image
 
+from conftest import make_image_folder
 from tools._common import ROOT, load_config
-
-
-def make_image_folder(root, classes=2, per_class=16, size=40, seed=0):
-    """data_root/train/<class>/<i>.png: random colour blobs (enough for the data path)."""
-    rng = np.random.default_rng(seed)
-    for c in range(classes):
-        folder = osp.join(root, 'train', f'class_{c}')
-        os.makedirs(folder, exist_ok=True)
-        for i in range(per_class):
-            img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
-            Image.fromarray(img).save(osp.join(folder, f'{i}.png'))
-    return root
 
 
 def tiny_teacher_checkpoint(path):

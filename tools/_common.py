@@ -30,7 +30,8 @@ def load_config(path, cfg_options=None):
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    dead = {k: v for k, v in DEAD_KEYS.items() if k in cfg}
+    # A key set to None is cleared on purpose (mmseg's schedule bases leave a helper `optimizer`).
+    dead = {k: v for k, v in DEAD_KEYS.items() if cfg.get(k) is not None}
     if dead:
         raise ValueError(f'{path}: MMEngine ignores these top-level keys: ' +
                          '; '.join(f'{k!r} ({hint})' for k, hint in dead.items()))

@@ -1,0 +1,4 @@
+"""Training machinery shared by the three libraries (registered in MMEngine's root registries)."""
+from .layer_decay import ViTLayerDecayConstructor
+
+__all__ = ['ViTLayerDecayConstructor']
