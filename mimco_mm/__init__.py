@@ -8,6 +8,6 @@ from . import compat
 
 compat.apply()
 
-from . import engine, models  # noqa: E402,F401  registers MimCo, ViTLayerDecayConstructor, ...
+from . import datasets, engine, evaluation, models  # noqa: E402,F401  registers everything
 
 __version__ = '0.1.0'

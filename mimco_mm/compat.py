@@ -251,6 +251,10 @@ def _install_checked_pretrained():
 
 def apply():
     """Install every fix. Idempotent; called by `import mimco_mm`."""
+    # mmengine imports pkg_resources for `mmdet::` configs; setuptools 81 warns on every import.
+    import warnings
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
+                            category=UserWarning)
     _install_cpu_dist_init()
     _install_checked_pretrained()
     _install_checkpoint_loader()

@@ -65,19 +65,21 @@ def tiny_mimco(teacher_checkpoint, **head_overrides):
         head=head)
 
 
-def make_image_folder(root, classes=2, per_class=16, size=40, seed=0):
-    """root/train/<class>/<i>.png: random colour noise (enough for the data path)."""
+def make_image_folder(root, classes=2, per_class=16, size=40, seed=0, splits=('train', )):
+    """root/<split>/class_<c>/<i>.png: noise around a class colour (enough for the data path)."""
     import os
 
     import numpy as np
     from PIL import Image
     rng = np.random.default_rng(seed)
-    for c in range(classes):
-        folder = osp.join(root, 'train', f'class_{c}')
-        os.makedirs(folder, exist_ok=True)
-        for i in range(per_class):
-            img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
-            Image.fromarray(img).save(osp.join(folder, f'{i}.png'))
+    for split in splits:
+        for c in range(classes):
+            folder = osp.join(root, split, f'class_{c}')
+            os.makedirs(folder, exist_ok=True)
+            colour = np.array([40 + 170 * (c % 2), 40 + 170 * (c // 2 % 2), 120])
+            for i in range(per_class):
+                img = np.clip(colour + rng.normal(0, 60, (size, size, 3)), 0, 255)
+                Image.fromarray(img.astype(np.uint8)).save(osp.join(folder, f'{i}.png'))
     return root
 
 

@@ -12,30 +12,12 @@ import argparse
 import hashlib
 import os
 import os.path as osp
-import re
 import sys
 
 import torch
 
-# timm ViT names -> mmpretrain VisionTransformer names (order matters: first match wins).
-VIT_RENAMES = [
-    (r'^cls_token$', 'cls_token'),
-    (r'^pos_embed$', 'pos_embed'),
-    (r'^patch_embed\.proj\.', 'patch_embed.projection.'),
-    (r'^blocks\.(\d+)\.norm1\.', r'layers.\1.ln1.'),
-    (r'^blocks\.(\d+)\.norm2\.', r'layers.\1.ln2.'),
-    (r'^blocks\.(\d+)\.attn\.(qkv|proj)\.', r'layers.\1.attn.\2.'),
-    (r'^blocks\.(\d+)\.mlp\.fc1\.', r'layers.\1.ffn.layers.0.0.'),
-    (r'^blocks\.(\d+)\.mlp\.fc2\.', r'layers.\1.ffn.layers.1.'),
-    (r'^norm\.', 'ln1.'),
-]
-
-
-def rename_vit_key(key: str) -> str:
-    for pattern, repl in VIT_RENAMES:
-        if re.match(pattern, key):
-            return re.sub(pattern, repl, key)
-    raise KeyError(f'no mmpretrain name for the timm ViT key {key!r}')
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mimco_mm.models.vit_keys import timm_to_mmpretrain  # noqa: E402
 
 
 def rename_mlp_key(key: str) -> str:
@@ -68,7 +50,7 @@ def convert(official: dict) -> dict:
                 if inner.startswith('head.'):
                     out[head_dst + rename_mlp_key(inner[len('head.'):])] = value
                 else:
-                    out[vit_dst + rename_vit_key(inner)] = value
+                    out[vit_dst + timm_to_mmpretrain(inner)] = value
                 break
         else:
             raise KeyError(f'unexpected key {key!r}: not under module.base_encoder, '
@@ -85,7 +67,6 @@ def main(argv=None):
     parser.add_argument('src', help='official MoCo v3 checkpoint (.pth.tar)')
     parser.add_argument('dst', help='output .pth in mmpretrain MoCoV3 layout')
     args = parser.parse_args(argv)
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
     from mimco_mm.compat import load_checkpoint_file  # weights_only with the allow-list
 
     checkpoint = load_checkpoint_file(args.src)

@@ -1,0 +1,17 @@
+# k-NN on ImageNet-1K with frozen features, DINO's protocol (Caron et al., ICCV 2021): cosine
+# similarity, votes weighted by exp(sim / 0.07), k = 10 / 20 / 100 / 200; the bank is the train
+# split and the queries the val split, both resized to 256 (short side) and centre-cropped to 224.
+#
+#   python tools/knn.py configs/benchmarks/vit-s_knn_in1k.py work_dirs/mimco/vit-s_100e/epoch_100.pth
+_base_ = [
+    'mmpretrain::_base_/datasets/imagenet_bs32_pil_resize.py',
+    '../_base_/models/vit-s_frozen.py',
+    '../_base_/default_runtime.py',
+]
+
+knn = dict(ks=(10, 20, 100, 200), temperature=0.07)
+knn_bank_dataloader = dict(
+    batch_size=128, num_workers=8, sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='ImageNet', data_root='data/imagenet', split='train',
+                 pipeline={{_base_.test_pipeline}}))
+test_dataloader = dict(batch_size=128, num_workers=8)

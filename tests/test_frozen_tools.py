@@ -1,0 +1,118 @@
+"""tools/knn.py, tools/retrieval.py and the linear probe on a real stage-2 checkpoint."""
+import json
+import os
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_image_folder, run_train
+from tools import knn as knn_tool
+from tools import retrieval as retrieval_tool
+from tools import test as test_tool
+from tools._common import ROOT
+from tools._frozen import build_frozen_model, build_loader
+
+
+@pytest.fixture(scope='module')
+def labelled(tmp_path_factory):
+    return make_image_folder(str(tmp_path_factory.mktemp('labelled')), classes=3, per_class=6,
+                             size=36, splits=('train', 'val'))
+
+
+def _opts(data):
+    return [f'knn_bank_dataloader.dataset.data_root={data}',
+            f'test_dataloader.dataset.data_root={data}']
+
+
+def test_knn_tool_matches_a_brute_force_vote(pretrain_chain, labelled, tmp_path):
+    config = osp.join(ROOT, 'configs/benchmarks/vit-tiny_knn_cpu.py')
+    out = tmp_path / 'knn.json'
+    metrics = knn_tool.main([config, pretrain_chain['stage2'], '--out', str(out),
+                             '--cfg-options', *_opts(labelled), 'knn.ks=[1,5]'])
+    assert json.loads(out.read_text())['metrics'] == metrics
+    # brute force on the same features: loops, no topk / scatter
+    from mimco_mm.evaluation import extract_features
+    cfg, model, device = build_frozen_model(config, pretrain_chain['stage2'], dict(
+        (o.split('=')[0], o.split('=')[1]) for o in _opts(labelled)))
+    bank, bank_y = extract_features(model, build_loader(cfg, 'knn_bank_dataloader'), device)
+    query, query_y = extract_features(model, build_loader(cfg, 'test_dataloader'), device)
+    bank = torch.nn.functional.normalize(bank, dim=1)
+    query = torch.nn.functional.normalize(query, dim=1)
+    for k in (1, 5):
+        hits = 0
+        for q, y in zip(query, query_y):
+            sims = [(float(q @ b), int(label)) for b, label in zip(bank, bank_y)]
+            sims.sort(key=lambda t: -t[0])
+            votes = {}
+            for sim, label in sims[:k]:
+                votes[label] = votes.get(label, 0.0) + np.exp(sim / 0.07)
+            hits += max(votes, key=votes.get) == int(y)
+        assert metrics[f'knn/top1_k{k}'] == pytest.approx(100.0 * hits / len(query_y))
+
+
+def test_recall_tool_on_a_labelled_folder(pretrain_chain, labelled, tmp_path):
+    metrics = retrieval_tool.main([
+        osp.join(ROOT, 'configs/benchmarks/vit-tiny_retrieval-recall_cpu.py'),
+        pretrain_chain['stage2'], '--out', str(tmp_path / 'r.json'),
+        '--cfg-options', f'test_dataloader.dataset.data_root={labelled}'])
+    values = [metrics[f'retrieval/recall@{k}'] for k in (1, 2, 4, 8)]
+    assert all(0 <= v <= 100 for v in values) and values == sorted(values)
+
+
+def test_revisited_tool_finds_identical_images_first(pretrain_chain, tmp_path):
+    """Queries are full-image boxes of database images: each must rank its twin first, so both
+    Medium and Hard mAP are 100 (the hard-less query is left out of Hard)."""
+    root = tmp_path / 'roxford_tiny'
+    os.makedirs(root / 'jpg')
+    rng = np.random.default_rng(0)
+    names = [f'db_{i}' for i in range(5)]
+    for name in names:
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(
+            root / 'jpg' / f'{name}.jpg', quality=100)
+    gnd = [dict(bbx=[0, 0, 48, 40], easy=np.array([0]), hard=np.array([], dtype=np.int64),
+                junk=np.array([], dtype=np.int64)),
+           dict(bbx=[0, 0, 48, 40], easy=np.array([], dtype=np.int64), hard=np.array([1]),
+                junk=np.array([4]))]
+    with open(root / 'gnd_tiny.pkl', 'wb') as f:
+        pickle.dump(dict(imlist=names, qimlist=['db_0', 'db_1'], gnd=gnd), f)
+    metrics = retrieval_tool.main([
+        osp.join(ROOT, 'configs/benchmarks/vit-s_retrieval_roxford5k.py'), pretrain_chain['stage2'],
+        '--out', str(tmp_path / 'rox.json'), '--cfg-options',
+        f'retrieval.data_root={root}', 'retrieval.gnd_file=gnd_tiny.pkl', 'retrieval.image_size=32',
+        'model.backbone.arch.embed_dims=64', 'model.backbone.arch.num_layers=4',
+        'model.backbone.arch.num_heads=4', 'model.backbone.arch.feedforward_channels=256',
+        'model.backbone.img_size=32', 'model.backbone.patch_size=4'])
+    assert metrics == {'retrieval/mAP_medium': 100.0, 'retrieval/mAP_hard': 100.0}
+
+
+def test_linear_probe_trains_the_head_only_and_reports_its_accuracy(pretrain_chain, labelled,
+                                                                     tmp_path):
+    config = 'configs/benchmarks/vit-tiny_linear_cpu.py'
+    options = [f'train_dataloader.dataset.data_root={labelled}',
+               f'val_dataloader.dataset.data_root={labelled}',
+               f'test_dataloader.dataset.data_root={labelled}',
+               f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
+               'model.head.num_classes=3', 'data_preprocessor.num_classes=3',
+               'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
+               'default_hooks.checkpoint.interval=2']
+    runner = run_train(config, tmp_path / 'linear', *options)
+    stage2 = torch.load(pretrain_chain['stage2'], weights_only=False)['state_dict']
+    model = runner.model
+    assert all(not p.requires_grad for p in model.backbone.parameters())
+    for key, value in model.backbone.state_dict().items():  # untouched by two epochs
+        assert torch.equal(value, stage2['backbone.' + key]), key
+    # the reported accuracy is the fraction of val images whose argmax is the label
+    metrics = test_tool.main([osp.join(ROOT, config), str(tmp_path / 'linear' / 'epoch_2.pth'),
+                              '--work-dir', str(tmp_path / 'linear'), '--cfg-options', *options])
+    model.eval()
+    right = total = 0
+    for batch in runner.test_dataloader:
+        for sample in model.test_step(batch):
+            right += int(sample.pred_label[0] == sample.gt_label[0])
+            total += 1
+    assert total == 18
+    assert metrics['accuracy/top1'] == pytest.approx(100.0 * right / total)

@@ -1,0 +1,53 @@
+"""Weighted k-NN accuracy of frozen features (DINO protocol): any checkpoint, any labelled set.
+
+    python tools/knn.py configs/benchmarks/vit-s_knn_in1k.py CHECKPOINT [--out knn.json]
+
+The config gives the model (backbone with out_type='cls_token'), `knn_bank_dataloader` (the
+labelled bank, e.g. ImageNet train with the test transform), `test_dataloader` (the queries) and
+`knn = dict(ks=(10, 20, 100, 200), temperature=0.07)`.
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import mimco_mm  # noqa: E402,F401
+from mimco_mm.evaluation import extract_features, knn_classify  # noqa: E402
+from tools._common import DictAction  # noqa: E402
+from tools._frozen import build_frozen_model, build_loader, write_metrics  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='k-NN evaluation of frozen features')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--out', help='metrics JSON (default: <checkpoint dir>/knn_metrics.json)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args(argv)
+
+    cfg, model, device = build_frozen_model(args.config, args.checkpoint, args.cfg_options)
+    knn_cfg = dict(cfg.get('knn', {}))
+    unknown = set(knn_cfg) - {'ks', 'temperature'}
+    if unknown:
+        raise KeyError(f'{args.config}: knn has unknown keys {sorted(unknown)}')
+    print('extracting bank features')
+    bank, bank_labels = extract_features(model, build_loader(cfg, 'knn_bank_dataloader'), device)
+    print('\nextracting query features')
+    query, query_labels = extract_features(model, build_loader(cfg, 'test_dataloader'), device)
+    if (bank_labels < 0).any() or (query_labels < 0).any():
+        raise ValueError('k-NN needs a label for every image (gt_label)')
+    wanted = tuple(knn_cfg.get('ks', (10, 20, 100, 200)))
+    ks = tuple(k for k in wanted if k <= len(bank))
+    if ks != wanted:
+        print(f'note: k in {sorted(set(wanted) - set(ks))} exceeds the {len(bank)}-image bank, '
+              f'reporting k = {ks}')
+    metrics = knn_classify(bank, bank_labels, query, query_labels, ks=ks,
+                           temperature=knn_cfg.get('temperature', 0.07))
+    out = args.out or osp.join(osp.dirname(osp.abspath(args.checkpoint)), 'knn_metrics.json')
+    write_metrics(out, dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics))
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
