@@ -13,6 +13,14 @@ TINY_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=
 IMG, PATCH = 32, 8  # 4 x 4 = 16 patches
 
 
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    """Each test starts in mmpretrain's scope: a det / seg test switches the process-wide default
+    scope, and registries resolve through it."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpretrain')
+
+
 def tiny_vit(type_='MoCoV3ViT', **kwargs):
     cfg = dict(type=type_, arch=TINY_ARCH, img_size=IMG, patch_size=PATCH)
     cfg.update(kwargs)

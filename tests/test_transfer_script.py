@@ -1,0 +1,36 @@
+"""tools/transfer.sh runs the downstream jobs of one checkpoint into work_dirs/<name>/<task>/."""
+import json
+import os
+import subprocess
+import sys
+
+from conftest import make_image_folder
+from tools._common import ROOT
+
+
+def test_transfer_script_writes_one_metrics_file_per_task(pretrain_chain, tmp_path):
+    data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=4, size=36,
+                             splits=('train', 'val'))
+    both = f'test_dataloader.dataset.data_root={data}'
+    linear = ' '.join([f'train_dataloader.dataset.data_root={data}',
+                       f'val_dataloader.dataset.data_root={data}', 'model.head.num_classes=3',
+                       'data_preprocessor.num_classes=3', 'train_cfg.max_epochs=1',
+                       'train_cfg.val_interval=1', 'default_hooks.checkpoint.interval=1'])
+    env = dict(os.environ, PYTHON=sys.executable, ARCH='vit-tiny', TASKS='knn linear',
+               NAME='chain', WORK_ROOT=str(tmp_path / 'work_dirs'), CFG_OPTIONS=both,
+               CFG_OPTIONS_knn=f'knn_bank_dataloader.dataset.data_root={data}',
+               CFG_OPTIONS_linear=linear,
+               PORT='29533', OMP_NUM_THREADS='1')
+    result = subprocess.run(['bash', 'tools/transfer.sh', pretrain_chain['stage2'], '1'], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    knn = json.loads((tmp_path / 'work_dirs/chain/knn/metrics.json').read_text())
+    linear = json.loads((tmp_path / 'work_dirs/chain/linear/metrics.json').read_text())
+    assert knn['checkpoint'] == pretrain_chain['stage2'] and 'knn/top1_k10' in knn['metrics']
+    assert 0 <= linear['metrics']['accuracy/top1'] <= 100
+
+
+def test_missing_checkpoint_is_refused(tmp_path):
+    result = subprocess.run(['bash', 'tools/transfer.sh', str(tmp_path / 'none.pth'), '1'],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode != 0 and 'does not exist' in result.stderr

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# tools/transfer.sh CHECKPOINT GPUS: every downstream job from one pre-training checkpoint.
+#
+# Each job writes work_dirs/<name>/<task>/ (logs, checkpoints) and its metrics to
+# work_dirs/<name>/<task>/metrics.json, which tools/benchmark.py collects. <name> defaults to the
+# checkpoint's two parent folders (work_dirs/mimco/vit-s_100e/epoch_100.pth -> mimco_vit-s_100e).
+#
+# Environment:
+#   ARCH=vit-s|vit-b|vit-tiny   which benchmark configs (vit-tiny: the CPU variants; default vit-s)
+#   TASKS="ft linear knn roxford rparis coco ade"   a subset to run (default: all for ARCH)
+#   NAME=...                    the folder under work_dirs
+#   CFG_OPTIONS="k=v ..."       extra --cfg-options for every job (e.g. data roots), and
+#   CFG_OPTIONS_<task>="k=v ..." extra --cfg-options for that task only
+#   WORK_ROOT=work_dirs
+set -euo pipefail
+CHECKPOINT=$1
+GPUS=$2
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PYTHON=${PYTHON:-$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python)}
+ARCH=${ARCH:-vit-s}
+[ -f "$CHECKPOINT" ] || { echo "transfer.sh: checkpoint $CHECKPOINT does not exist" >&2; exit 1; }
+NAME=${NAME:-$(basename "$(dirname "$(dirname "$CHECKPOINT")")")_$(basename "$(dirname "$CHECKPOINT")")}
+OUT=${WORK_ROOT:-work_dirs}/$NAME
+B=configs/benchmarks
+
+declare -A CFG
+case $ARCH in
+  vit-s) CFG=([ft]=$B/vit-s_ft-200e_in1k.py [linear]=$B/vit-s_linear-90e_in1k.py
+              [knn]=$B/vit-s_knn_in1k.py [roxford]=$B/vit-s_retrieval_roxford5k.py
+              [rparis]=$B/vit-s_retrieval_rparis6k.py [coco]=$B/mask-rcnn_vit-s_fpn_ms-1x_coco.py
+              [ade]=$B/upernet_vit-s_8xb2-160k_ade20k-512x512.py) ;;
+  vit-b) CFG=([ft]=$B/vit-b_ft-100e_in1k.py) ;;
+  vit-tiny) CFG=([linear]=$B/vit-tiny_linear_cpu.py [knn]=$B/vit-tiny_knn_cpu.py
+                 [recall]=$B/vit-tiny_retrieval-recall_cpu.py [coco]=$B/mask-rcnn_vit-tiny_cpu.py
+                 [ade]=$B/upernet_vit-tiny_cpu.py) ;;
+  *) echo "transfer.sh: unknown ARCH=$ARCH (vit-s, vit-b, vit-tiny)" >&2; exit 1 ;;
+esac
+TASKS=${TASKS:-ft linear knn roxford rparis recall coco ade}
+
+run_trained() {  # task config: fine-tune, then evaluate the last checkpoint
+  local task=$1 config=$2 work=$OUT/$1
+  echo "=== [$task] train $config -> $work"
+  bash "$ROOT/tools/dist_train.sh" "$config" "$GPUS" --work-dir "$work" \
+    --cfg-options "model.backbone.init_cfg.checkpoint=$CHECKPOINT" "${EXTRA[@]}"
+  local last
+  last=$(cat "$work/last_checkpoint")
+  echo "=== [$task] test $last"
+  bash "$ROOT/tools/dist_test.sh" "$config" "$last" "$GPUS" --work-dir "$work" \
+    --out "$work/metrics.json" ${EXTRA[@]:+--cfg-options "${EXTRA[@]}"}
+}
+
+run_frozen() {  # task config tool: evaluation of frozen features, no training
+  local task=$1 config=$2 tool=$3 work=$OUT/$1
+  echo "=== [$task] $tool $config -> $work"
+  "$PYTHON" "$ROOT/tools/$tool" "$config" "$CHECKPOINT" --out "$work/metrics.json" \
+    ${EXTRA[@]:+--cfg-options "${EXTRA[@]}"}
+}
+
+cd "$ROOT"
+for task in $TASKS; do
+  per_task=CFG_OPTIONS_$task
+  read -r -a EXTRA <<< "${CFG_OPTIONS:-} ${!per_task:-}"
+  config=${CFG[$task]:-}
+  if [ -z "$config" ]; then
+    echo "=== [$task] no $ARCH config for this task: skipped"
+    continue
+  fi
+  case $task in
+    ft|linear|coco|ade) run_trained "$task" "$config" ;;
+    knn) run_frozen "$task" "$config" knn.py ;;
+    roxford|rparis|recall) run_frozen "$task" "$config" retrieval.py ;;
+    *) echo "transfer.sh: unknown task $task" >&2; exit 1 ;;
+  esac
+done
+echo "metrics under $OUT/*/metrics.json; tables: python tools/benchmark.py"
