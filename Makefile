@@ -13,3 +13,7 @@ test: setup  ## the whole CPU test suite; exits non-zero on failure and on "no t
 
 clean-venv:
 	rm -rf $(VENV)
+
+DATA ?=
+demo: setup  ## the whole pipeline on bundled real images on CPU (DATA=<folder> for your own)
+	$(PY) tools/demo.py $(if $(DATA),--data $(DATA),)

@@ -97,17 +97,13 @@ FAST_LOADING = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_w
 
 def run_train(config, work_dir, *options, resume=False):
     """tools/train.py in-process; returns the Runner after training."""
-    from mmengine.runner import Runner
-
     from tools import train as train_tool
     from tools._common import ROOT
     argv = [osp.join(ROOT, config), '--work-dir', str(work_dir), '--cfg-options', *FAST_LOADING,
             *options]
     if resume:
         argv.insert(1, '--resume')
-    runner = Runner.from_cfg(train_tool.build_config(train_tool.parse_args(argv)))
-    runner.train()
-    return runner
+    return train_tool.main(argv)
 
 
 @pytest.fixture(scope='session')

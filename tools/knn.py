@@ -18,19 +18,13 @@ from tools._common import DictAction  # noqa: E402
 from tools._frozen import build_frozen_model, build_loader, write_metrics  # noqa: E402
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description='k-NN evaluation of frozen features')
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('--out', help='metrics JSON (default: <checkpoint dir>/knn_metrics.json)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    args = parser.parse_args(argv)
-
-    cfg, model, device = build_frozen_model(args.config, args.checkpoint, args.cfg_options)
+def knn_eval(config, checkpoint, cfg_options=None):
+    """k-NN metrics, plus the query features and labels (the demo plots them)."""
+    cfg, model, device = build_frozen_model(config, checkpoint, cfg_options)
     knn_cfg = dict(cfg.get('knn', {}))
     unknown = set(knn_cfg) - {'ks', 'temperature'}
     if unknown:
-        raise KeyError(f'{args.config}: knn has unknown keys {sorted(unknown)}')
+        raise KeyError(f'{config}: knn has unknown keys {sorted(unknown)}')
     print('extracting bank features')
     bank, bank_labels = extract_features(model, build_loader(cfg, 'knn_bank_dataloader'), device)
     print('\nextracting query features')
@@ -44,6 +38,17 @@ def main(argv=None):
               f'reporting k = {ks}')
     metrics = knn_classify(bank, bank_labels, query, query_labels, ks=ks,
                            temperature=knn_cfg.get('temperature', 0.07))
+    return metrics, query, query_labels
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='k-NN evaluation of frozen features')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--out', help='metrics JSON (default: <checkpoint dir>/knn_metrics.json)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args(argv)
+    metrics, _, _ = knn_eval(args.config, args.checkpoint, args.cfg_options)
     out = args.out or osp.join(osp.dirname(osp.abspath(args.checkpoint)), 'knn_metrics.json')
     write_metrics(out, dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics))
     return metrics

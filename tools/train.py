@@ -59,10 +59,12 @@ def build_config(args):
 
 
 def main(argv=None):
+    """Train; returns the Runner (the demo and the tests call this in-process)."""
     args = parse_args(argv)
     cfg = build_config(args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
+    return runner
 
 
 if __name__ == '__main__':

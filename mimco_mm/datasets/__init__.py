@@ -1,4 +1,5 @@
-"""Data the project makes itself (no downloads): generated COCO / ADE-format sets."""
+"""Data the project makes or ships (no downloads): bundled real images, generated COCO / ADE sets."""
+from .bundled import export_mnist5k
 from .synthetic import make_ade_segmentation, make_coco_instances
 
-__all__ = ['make_ade_segmentation', 'make_coco_instances']
+__all__ = ['export_mnist5k', 'make_ade_segmentation', 'make_coco_instances']

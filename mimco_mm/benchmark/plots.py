@@ -1,0 +1,79 @@
+"""PNG figures for the demo report: loss curves, accuracy bars, 2-D feature embeddings."""
+import json
+import os
+import os.path as osp
+from typing import Dict, List
+
+import matplotlib
+
+matplotlib.use('Agg')  # no display on CPU boxes and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def read_scalars(work_dir: str) -> List[dict]:
+    """Every line of the scalars.json files MMEngine's LocalVisBackend wrote under work_dir."""
+    rows = []
+    for dirpath, _, files in os.walk(work_dir):
+        if 'scalars.json' in files:
+            with open(osp.join(dirpath, 'scalars.json')) as f:
+                rows += [json.loads(line) for line in f if line.strip()]
+    return rows
+
+
+def loss_curves(runs: Dict[str, str], path: str) -> None:
+    """One panel per pre-training run: every `loss*` key against the iteration."""
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.5 * len(runs), 3.2), squeeze=False)
+    for ax, (name, work_dir) in zip(axes[0], runs.items()):
+        rows = [r for r in read_scalars(work_dir) if 'loss' in r]
+        for key in sorted({k for r in rows for k in r if k.startswith('loss')}):
+            points = [(r['iter'], r[key]) for r in rows if key in r]
+            ax.plot(*zip(*points), label=key)
+        ax.set_title(name)
+        ax.set_xlabel('iteration')
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def accuracy_bars(values: Dict[str, Dict[str, float]], path: str) -> None:
+    """Grouped bars: values[metric][model] in percent."""
+    metrics = list(values)
+    models = list(next(iter(values.values())))
+    width = 0.8 / len(models)
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(metrics), 3.4))
+    for i, model in enumerate(models):
+        xs = np.arange(len(metrics)) + i * width
+        heights = [values[m].get(model, 0.0) for m in metrics]
+        bars = ax.bar(xs, heights, width, label=model)
+        ax.bar_label(bars, fmt='%.1f', fontsize=7)
+    ax.set_xticks(np.arange(len(metrics)) + width * (len(models) - 1) / 2, metrics)
+    ax.set_ylabel('%')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def pca_2d(features: torch.Tensor) -> np.ndarray:
+    """(N, D) -> (N, 2): projection on the two leading principal components."""
+    centred = features.float() - features.float().mean(dim=0)
+    _, _, v = torch.pca_lowrank(centred, q=2, center=False)
+    return (centred @ v[:, :2]).numpy()
+
+
+def embeddings(features: Dict[str, torch.Tensor], labels: torch.Tensor, path: str) -> None:
+    """One scatter per model of its L2-normalised features in 2-D (PCA), coloured by class."""
+    fig, axes = plt.subplots(1, len(features), figsize=(3.4 * len(features), 3.4),
+                             squeeze=False)
+    for ax, (name, feats) in zip(axes[0], features.items()):
+        xy = pca_2d(torch.nn.functional.normalize(feats, dim=1))
+        ax.scatter(xy[:, 0], xy[:, 1], c=labels.numpy(), cmap='tab10', s=4)
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

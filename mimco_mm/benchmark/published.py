@@ -1,0 +1,36 @@
+"""Published reference rows for the paper-form tables, each with its source.
+
+Only numbers read in the cited place are here (shared/reference/published_numbers.md, tags [R] /
+[P]); the MimCo paper body was not available, so its only row is the abstract's fine-tune number.
+Protocols differ between sources (noted per row): compare with care.
+"""
+
+# column keys: ft, linear, knn, coco_box, coco_mask, ade, roxford_m, roxford_h, rparis_m, rparis_h
+PUBLISHED = {
+    'ViT-S/16': [
+        dict(method='MimCo (paper)', epochs='100', ft=82.53,
+             source='arXiv 2209.03063, abstract (MoCo v3 ViT-S teacher)'),
+        dict(method='MoCo v3', epochs='300', ft=81.4, linear=73.2,
+             source='facebookresearch/moco-v3 README'),
+        dict(method='DINO', epochs='800', linear=77.0, knn=74.5,
+             source='facebookresearch/dino README'),
+        dict(method='iBOT', epochs='800', ft=82.3, linear=77.9, knn=75.2, coco_box=49.4,
+             coco_mask=42.6, ade=45.4,
+             source='bytedance/ibot README (COCO: Cascade Mask R-CNN 1x, not our protocol)'),
+        dict(method='MAE (TinyMIM report)', epochs='-', ft=80.6, ade=42.8,
+             source='OliverRensu/TinyMIM README'),
+    ],
+    'ViT-B/16': [
+        dict(method='MoCo v3', epochs='300', ft=83.2, linear=76.7,
+             source='facebookresearch/moco-v3 README (150-epoch DeiT fine-tune)'),
+        dict(method='MAE', epochs='1600', ft=83.6, coco_box=51.6, coco_mask=45.9, ade=48.1,
+             source='facebookresearch/mae README; COCO: detectron2 ViTDet Mask R-CNN; '
+                    'ADE: mmsegmentation configs/mae'),
+        dict(method='SimMIM', epochs='800', ft=83.8, source='microsoft/SimMIM README'),
+        dict(method='iBOT', epochs='400', ft=84.0, linear=79.5, knn=77.1, coco_box=51.2,
+             coco_mask=44.2, ade=50.0,
+             source='bytedance/ibot README (COCO: Cascade Mask R-CNN 1x)'),
+        dict(method='DINO', epochs='400', linear=78.2, knn=76.1,
+             source='facebookresearch/dino README'),
+    ],
+}

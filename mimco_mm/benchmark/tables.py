@@ -1,0 +1,107 @@
+"""Collect downstream metrics from work_dirs and write the paper-form tables (markdown, CSV)."""
+import csv
+import glob
+import json
+import os
+import os.path as osp
+from typing import Dict, List
+
+from .published import PUBLISHED
+
+# (column key, header, task folder, metric key, scale to percent)
+COLUMNS = [
+    ('ft', 'IN-1K fine-tune top-1', 'ft', 'accuracy/top1', 1),
+    ('linear', 'linear top-1', 'linear', 'accuracy/top1', 1),
+    ('knn', 'k-NN top-1 (k=20)', 'knn', 'knn/top1_k20', 1),
+    ('recall', 'Recall@1', 'recall', 'retrieval/recall@1', 1),
+    ('coco_box', 'COCO AP box', 'coco', 'coco/bbox_mAP', 100),
+    ('coco_mask', 'COCO AP mask', 'coco', 'coco/segm_mAP', 100),
+    ('ade', 'ADE20K mIoU', 'ade', 'mIoU', 1),
+    ('roxford_m', 'ROxf M', 'roxford', 'retrieval/mAP_medium', 1),
+    ('roxford_h', 'ROxf H', 'roxford', 'retrieval/mAP_hard', 1),
+    ('rparis_m', 'RPar M', 'rparis', 'retrieval/mAP_medium', 1),
+    ('rparis_h', 'RPar H', 'rparis', 'retrieval/mAP_hard', 1),
+]
+MISSING = '–'
+
+
+def collect(root: str) -> Dict[str, Dict[str, dict]]:
+    """{run name: {task: record}} from root/<run>/<task>/metrics.json.
+
+    A file that is not valid JSON or lacks `metrics` is an error naming it (a silently skipped
+    run would make a table look complete when it is not).
+    """
+    runs: Dict[str, Dict[str, dict]] = {}
+    for path in sorted(glob.glob(osp.join(root, '*', '*', 'metrics.json'))):
+        task = osp.basename(osp.dirname(path))
+        run = osp.basename(osp.dirname(osp.dirname(path)))
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f'{path} is not valid JSON: {err}') from None
+        if not isinstance(record, dict) or not isinstance(record.get('metrics'), dict):
+            raise ValueError(f'{path} has no "metrics" object')
+        runs.setdefault(run, {})[task] = record
+    return runs
+
+
+def run_row(name: str, tasks: Dict[str, dict]) -> dict:
+    row = dict(method=name, epochs='', source='this repo: ' + ', '.join(sorted(tasks)))
+    for key, _, task, metric, scale in COLUMNS:
+        value = tasks.get(task, {}).get('metrics', {}).get(metric)
+        if value is not None:
+            row[key] = float(value) * scale
+    return row
+
+
+def _cell(value):
+    return MISSING if value is None else f'{value:.2f}'
+
+
+def to_markdown(title: str, rows: List[dict], columns=None) -> str:
+    columns = [c for c in COLUMNS if columns is None or c[0] in columns]
+    head = ['method', 'epochs'] + [c[1] for c in columns] + ['source']
+    lines = [f'### {title}', '', '| ' + ' | '.join(head) + ' |',
+             '|' + '---|' * len(head)]
+    for row in rows:
+        cells = [row['method'], row.get('epochs') or MISSING] + \
+            [_cell(row.get(c[0])) for c in columns] + [row.get('source', '')]
+        lines.append('| ' + ' | '.join(str(c) for c in cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def write_csv(path: str, tables: Dict[str, List[dict]]) -> None:
+    keys = [c[0] for c in COLUMNS]
+    with open(path + '.tmp', 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['table', 'method', 'epochs'] + keys + ['source'])
+        for title, rows in tables.items():
+            for row in rows:
+                writer.writerow([title, row['method'], row.get('epochs', '')] +
+                                ['' if row.get(k) is None else f'{row[k]:.4f}' for k in keys] +
+                                [row.get('source', '')])
+    os.replace(path + '.tmp', path)
+
+
+def arch_of(run_name: str, tasks: Dict[str, dict]) -> str:
+    """The table a run belongs in, from its name or its configs' names."""
+    text = run_name + ' ' + ' '.join(r.get('config', '') for r in tasks.values())
+    if 'vit-b' in text:
+        return 'ViT-B/16'
+    if 'vit-s' in text:
+        return 'ViT-S/16'
+    return 'other'
+
+
+def build_tables(runs: Dict[str, Dict[str, dict]], published: bool = True,
+                 title: str = None) -> Dict[str, List[dict]]:
+    """One table per architecture: our runs, then the published rows for that architecture."""
+    tables: Dict[str, List[dict]] = {}
+    for name, tasks in runs.items():
+        key = title or arch_of(name, tasks)
+        tables.setdefault(key, []).append(run_row(name, tasks))
+    if published:
+        for arch, rows in PUBLISHED.items():
+            tables.setdefault(arch, []).extend(dict(r) for r in rows)
+    return tables

@@ -1,0 +1,56 @@
+"""tools/benchmark.py on fixture metrics files."""
+import csv
+import json
+import os
+
+import pytest
+
+from tools import benchmark
+
+
+def _write(root, run, task, metrics, config='configs/benchmarks/vit-s_knn_in1k.py'):
+    folder = root / run / task
+    os.makedirs(folder, exist_ok=True)
+    (folder / 'metrics.json').write_text(json.dumps(dict(config=config, metrics=metrics)))
+
+
+def test_tables_from_fixture_runs(tmp_path):
+    root = tmp_path / 'work_dirs'
+    _write(root, 'mimco_vit-s_100e', 'ft', {'accuracy/top1': 82.1})
+    _write(root, 'mimco_vit-s_100e', 'knn', {'knn/top1_k20': 70.25, 'knn/top1_k10': 70.0})
+    _write(root, 'mimco_vit-s_100e', 'coco', {'coco/bbox_mAP': 0.471, 'coco/segm_mAP': 0.42})
+    _write(root, 'mimco_vit-s_100e', 'roxford', {'retrieval/mAP_medium': 35.5,
+                                                 'retrieval/mAP_hard': 12.0})
+    _write(root, 'mimco_vit-b_100e', 'ft', {'accuracy/top1': 83.9},
+           config='configs/benchmarks/vit-b_ft-100e_in1k.py')
+    tables = benchmark.main(['--root', str(root), '--out-dir', str(tmp_path / 'out')])
+    markdown = (tmp_path / 'out' / 'results.md').read_text()
+    ours = next(r for r in tables['ViT-S/16'] if r['method'] == 'mimco_vit-s_100e')
+    assert ours['ft'] == 82.1 and ours['knn'] == 70.25
+    assert ours['coco_box'] == pytest.approx(47.1) and ours['coco_mask'] == pytest.approx(42.0)
+    assert 'linear' not in ours and 'ade' not in ours
+    row = next(line for line in markdown.splitlines() if line.startswith('| mimco_vit-s_100e'))
+    cells = [c.strip() for c in row.strip('|').split('|')]
+    assert cells[2:9] == ['82.10', '–', '70.25', '–', '47.10', '42.00', '–']
+    assert '| MimCo (paper) | 100 | 82.53 |' in markdown
+    assert 'arXiv 2209.03063' in markdown
+    assert any(r['method'] == 'mimco_vit-b_100e' for r in tables['ViT-B/16'])
+    with open(tmp_path / 'out' / 'results.csv') as f:
+        rows = list(csv.DictReader(f))
+    mine = next(r for r in rows if r['method'] == 'mimco_vit-s_100e')
+    assert float(mine['ft']) == 82.1 and mine['linear'] == ''
+
+
+def test_no_published_and_single_title(tmp_path):
+    root = tmp_path / 'runs'
+    _write(root, 'mimco', 'knn', {'knn/top1_k20': 50.0})
+    tables = benchmark.main(['--root', str(root), '--no-published', '--title', 'CPU demo'])
+    assert list(tables) == ['CPU demo'] and tables['CPU demo'][0]['knn'] == 50.0
+
+
+def test_broken_metrics_file_is_named(tmp_path):
+    folder = tmp_path / 'runs' / 'mimco' / 'knn'
+    os.makedirs(folder)
+    (folder / 'metrics.json').write_text('{"metrics": ')
+    with pytest.raises(ValueError, match='mimco/knn/metrics.json is not valid JSON'):
+        benchmark.main(['--root', str(tmp_path / 'runs')])

@@ -1,0 +1,54 @@
+"""The demo's pieces: bundled data export, plots, and tools/demo.py end to end on a tiny folder."""
+import os
+import os.path as osp
+
+import numpy as np
+import torch
+from PIL import Image
+
+from conftest import make_image_folder
+from mimco_mm.benchmark import plots
+from mimco_mm.datasets import export_mnist5k
+
+
+def test_mnist5k_export_is_a_balanced_labelled_folder(tmp_path):
+    root = export_mnist5k(str(tmp_path / 'mnist'), val_per_class=100)
+    for split, count in (('train', 400), ('val', 100)):
+        classes = sorted(os.listdir(osp.join(root, split)))
+        assert classes == [str(d) for d in range(10)]
+        assert all(len(os.listdir(osp.join(root, split, c))) == count for c in classes)
+    img = np.array(Image.open(osp.join(root, 'train', '3', sorted(
+        os.listdir(osp.join(root, 'train', '3')))[0])))
+    assert img.shape == (32, 32, 3) and img.max() > 100 and img[:2].max() == 0  # centred digit
+    # train and val are disjoint
+    train = set(os.listdir(osp.join(root, 'train', '7')))
+    assert not train & set(os.listdir(osp.join(root, 'val', '7')))
+    assert osp.isfile(osp.join(root, '.complete'))
+
+
+def test_pca_recovers_the_dominant_directions():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 3, generator=g) * torch.tensor([10.0, 3.0, 0.1])
+    xy = plots.pca_2d(x)
+    # first component follows feature 0, second follows feature 1 (up to sign)
+    assert abs(np.corrcoef(xy[:, 0], x[:, 0].numpy())[0, 1]) > 0.99
+    assert abs(np.corrcoef(xy[:, 1], x[:, 1].numpy())[0, 1]) > 0.99
+
+
+def test_demo_end_to_end_on_a_tiny_folder(tmp_path):
+    from tools import demo
+    data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=22, size=32,
+                             splits=('train', 'val'))
+    work = tmp_path / 'demo'
+    demo.main(['--data', data, '--work-dir', str(work), '--stage1-epochs', '2',
+               '--stage2-epochs', '2', '--linear-epochs', '1'])
+    report = (work / 'report.md').read_text()
+    for name in ('random init', 'teacher (MoCo v3)', 'SimMIM', 'MimCo'):
+        assert f'| {name} |' in report
+        assert (work / 'eval' / name / 'knn' / 'metrics.json').is_file()
+        assert (work / 'eval' / name / 'linear' / 'metrics.json').is_file()
+    assert (work / 'eval' / 'MimCo' / 'coco' / 'metrics.json').is_file()
+    assert (work / 'eval' / 'MimCo' / 'ade' / 'metrics.json').is_file()
+    for png in ('loss_curves.png', 'accuracy.png', 'embeddings.png'):
+        assert Image.open(work / png).size[0] > 200
+        assert f'({png})' in report
