@@ -1,6 +1,5 @@
 """tools/dist_train.sh runs a tiny stage-2 config on 2 CPU processes (gloo); the image-level loss
 sees both processes' images as negatives."""
-import json
 import os
 import os.path as osp
 import subprocess
@@ -10,6 +9,7 @@ import numpy as np
 import torch
 
 from conftest import make_image_folder
+from mimco_mm.benchmark.plots import read_scalars
 from tools._common import ROOT, load_config
 
 
@@ -21,15 +21,6 @@ def tiny_teacher_checkpoint(path):
     torch.save(dict(state_dict={'backbone.' + k: v for k, v in backbone.state_dict().items()}),
                path)
     return path
-
-
-def _scalars(work_dir):
-    rows = []
-    for dirpath, _, files in os.walk(work_dir):
-        if 'scalars.json' in files:
-            with open(osp.join(dirpath, 'scalars.json')) as f:
-                rows += [json.loads(line) for line in f if line.strip()]
-    return rows
 
 
 def test_two_process_gloo_training_gathers_negatives(tmp_path):
@@ -47,7 +38,7 @@ def test_two_process_gloo_training_gathers_negatives(tmp_path):
          'default_hooks.logger.interval=1'],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    rows = [r for r in _scalars(str(work_dir)) if 'img_negatives' in r]
+    rows = [r for r in read_scalars(str(work_dir)) if 'img_negatives' in r]
     # 32 images / (2 processes x 4) = 4 iterations, each logged
     assert len(rows) == 4
     assert all(r['img_negatives'] == 2 * batch - 1 for r in rows)

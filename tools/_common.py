@@ -1,4 +1,5 @@
 """What tools/train.py and tools/test.py share: config loading with loud checks, work_dir naming."""
+import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction  # noqa: F401  (re-exported for the tools)
@@ -21,6 +22,21 @@ DEAD_KEYS = {
     'workflow': 'MMEngine loops have no workflow',
     'data': 'use train_dataloader / val_dataloader / test_dataloader',
 }
+
+
+def add_runner_args(parser):
+    """--cfg-options, --launcher and --local-rank, as every OpenMMLab train / test script has."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. model.teacher.checkpoint=t.pth')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser, argv=None):
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))  # torchrun passes it either way
+    return args
 
 
 def load_config(path, cfg_options=None):

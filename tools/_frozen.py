@@ -1,11 +1,13 @@
-"""What tools/knn.py and tools/retrieval.py share: the model and dataloaders from a config."""
+"""What tools/knn.py and tools/retrieval.py share: the model and dataloaders from a config, and
+the command line (CONFIG CHECKPOINT [--out JSON] [--cfg-options ...])."""
+import argparse
 import json
 import os
 import os.path as osp
 
 import torch
 
-from tools._common import load_config
+from tools._common import DictAction, load_config
 
 
 def build_frozen_model(config, checkpoint, cfg_options=None):
@@ -39,3 +41,18 @@ def write_metrics(out, record):
         json.dump(record, f, indent=2)
     os.replace(out + '.tmp', out)
     print(json.dumps(record['metrics'], indent=2))
+
+
+def run_frozen_tool(argv, description, default_name, evaluate):
+    """Parse CONFIG CHECKPOINT [--out] [--cfg-options], run evaluate(config, checkpoint,
+    cfg_options) -> metrics, write them as JSON (default: next to the checkpoint)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--out', help=f'metrics JSON (default: <checkpoint dir>/{default_name})')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args(argv)
+    metrics = evaluate(args.config, args.checkpoint, args.cfg_options)
+    out = args.out or osp.join(osp.dirname(osp.abspath(args.checkpoint)), default_name)
+    write_metrics(out, dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics))
+    return metrics

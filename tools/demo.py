@@ -36,7 +36,8 @@ from tools import train as train_tool  # noqa: E402
 from tools._common import ROOT, DictAction, load_config  # noqa: E402
 from tools._frozen import write_metrics  # noqa: E402
 
-LOADING = ['train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=True',
+# Not persistent: a finished Runner's persistent workers take ~10 s each to be reaped later.
+LOADING = ['train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=False',
            'default_hooks.logger.interval=20']
 MODELS = ('random init', 'teacher (MoCo v3)', 'SimMIM', 'MimCo')
 
@@ -143,7 +144,7 @@ def main(argv=None):
     steps(f'stage 2: MimCo student from that teacher, {args.stage2_epochs} epochs')
     mimco = train('mimco/vit-tiny_cpu.py', osp.join(pre, 'mimco'), *stage2,
                   f'model.teacher.checkpoint={teacher}')
-    steps(f'stage 2 control: SimMIM, same student and budget')
+    steps('stage 2 control: SimMIM, same student and budget')
     simmim = train('simmim/vit-tiny_cpu.py', osp.join(pre, 'simmim'), *stage2)
     checkpoints = dict(zip(MODELS, (random_init_checkpoint(osp.join(pre, 'random', 'init.pth')),
                                     teacher, simmim, mimco)))

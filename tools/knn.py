@@ -6,7 +6,6 @@ The config gives the model (backbone with out_type='cls_token'), `knn_bank_datal
 labelled bank, e.g. ImageNet train with the test transform), `test_dataloader` (the queries) and
 `knn = dict(ks=(10, 20, 100, 200), temperature=0.07)`.
 """
-import argparse
 import os.path as osp
 import sys
 
@@ -14,8 +13,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mimco_mm  # noqa: E402,F401
 from mimco_mm.evaluation import extract_features, knn_classify  # noqa: E402
-from tools._common import DictAction  # noqa: E402
-from tools._frozen import build_frozen_model, build_loader, write_metrics  # noqa: E402
+from tools._frozen import build_frozen_model, build_loader, run_frozen_tool  # noqa: E402
 
 
 def knn_eval(config, checkpoint, cfg_options=None):
@@ -42,16 +40,8 @@ def knn_eval(config, checkpoint, cfg_options=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='k-NN evaluation of frozen features')
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('--out', help='metrics JSON (default: <checkpoint dir>/knn_metrics.json)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    args = parser.parse_args(argv)
-    metrics, _, _ = knn_eval(args.config, args.checkpoint, args.cfg_options)
-    out = args.out or osp.join(osp.dirname(osp.abspath(args.checkpoint)), 'knn_metrics.json')
-    write_metrics(out, dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics))
-    return metrics
+    return run_frozen_tool(argv, 'k-NN evaluation of frozen features', 'knn_metrics.json',
+                           lambda *args: knn_eval(*args)[0])
 
 
 if __name__ == '__main__':

@@ -10,7 +10,6 @@ The config's `retrieval` dict picks the protocol:
 - `dict(protocol='recall', ks=(1, 2, 4, 8))`: Recall@K over `test_dataloader` (any labelled image
   folder in mmpretrain's layout).
 """
-import argparse
 import os.path as osp
 import sys
 
@@ -24,8 +23,7 @@ from PIL import Image  # noqa: E402
 import mimco_mm  # noqa: E402,F401
 from mimco_mm.evaluation import (extract_features, load_revisited_gnd, rank_database,  # noqa: E402
                                  recall_at_k, revisited_map)
-from tools._common import DictAction  # noqa: E402
-from tools._frozen import build_frozen_model, build_loader, write_metrics  # noqa: E402
+from tools._frozen import build_frozen_model, build_loader, run_frozen_tool  # noqa: E402
 
 
 @torch.no_grad()
@@ -71,32 +69,25 @@ def revisited(cfg, model, device, spec):
     return revisited_map(rank_database(queries, db), gnd['gnd'])
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description='Retrieval with frozen features')
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('--out', help='metrics JSON (default: <checkpoint dir>/retrieval_metrics.json)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    args = parser.parse_args(argv)
-
-    cfg, model, device = build_frozen_model(args.config, args.checkpoint, args.cfg_options)
+def evaluate(config, checkpoint, cfg_options=None):
+    cfg, model, device = build_frozen_model(config, checkpoint, cfg_options)
     spec = dict(cfg.get('retrieval', {}))
     protocol = spec.pop('protocol', None)
     known = {'revisited': {'data_root', 'gnd_file', 'image_size', 'scales'}, 'recall': {'ks'}}
     if protocol not in known:
-        raise KeyError(f"{args.config}: retrieval.protocol must be 'revisited' or 'recall', "
+        raise KeyError(f"{config}: retrieval.protocol must be 'revisited' or 'recall', "
                        f'got {protocol!r}')
     if set(spec) - known[protocol]:
-        raise KeyError(f'{args.config}: retrieval has unknown keys {sorted(set(spec) - known[protocol])}')
+        raise KeyError(f'{config}: retrieval has unknown keys {sorted(set(spec) - known[protocol])}')
     if protocol == 'revisited':
-        metrics = revisited(cfg, model, device, spec)
-    else:
-        feats, labels = extract_features(model, build_loader(cfg, 'test_dataloader'), device)
-        metrics = recall_at_k(feats, labels, spec.get('ks', (1, 2, 4, 8)))
-    out = args.out or osp.join(osp.dirname(osp.abspath(args.checkpoint)),
-                               'retrieval_metrics.json')
-    write_metrics(out, dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics))
-    return metrics
+        return revisited(cfg, model, device, spec)
+    feats, labels = extract_features(model, build_loader(cfg, 'test_dataloader'), device)
+    return recall_at_k(feats, labels, spec.get('ks', (1, 2, 4, 8)))
+
+
+def main(argv=None):
+    return run_frozen_tool(argv, 'Retrieval with frozen features', 'retrieval_metrics.json',
+                           evaluate)
 
 
 if __name__ == '__main__':

@@ -17,8 +17,8 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mimco_mm  # noqa: E402,F401
-from tools._common import (DictAction, adapt_to_cpu_processes, default_work_dir,  # noqa: E402
-                           load_config)
+from tools._common import (adapt_to_cpu_processes, add_runner_args,  # noqa: E402
+                           default_work_dir, load_config, parse_runner_args)
 
 
 def parse_args(argv=None):
@@ -27,13 +27,8 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint')
     parser.add_argument('--work-dir')
     parser.add_argument('--out', help='metrics JSON (default: <work_dir>/test_metrics.json)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser)
+    return parse_runner_args(parser, argv)
 
 
 def _jsonable(value):

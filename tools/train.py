@@ -3,7 +3,6 @@
     python tools/train.py CONFIG [--work-dir D] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -13,8 +12,8 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mimco_mm  # noqa: E402,F401  stack fixes (safe checkpoint loading) for every library
-from tools._common import (DictAction, adapt_to_cpu_processes, default_work_dir,  # noqa: E402
-                           load_config)
+from tools._common import (adapt_to_cpu_processes, add_runner_args,  # noqa: E402
+                           default_work_dir, load_config, parse_runner_args)
 
 
 def parse_args(argv=None):
@@ -27,14 +26,8 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action='store_true', help='mixed precision (AmpOptimWrapper)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by actual batch / auto_scale_lr.base_batch_size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. model.teacher.checkpoint=t.pth')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser)
+    return parse_runner_args(parser, argv)
 
 
 def build_config(args):
