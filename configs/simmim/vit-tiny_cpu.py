@@ -2,7 +2,7 @@
 _base_ = [
     '../_base_/models/vit_tiny_cpu.py',
     '../_base_/datasets/folder_tiny_mim.py',
-    '../_base_/schedules/cpu_tiny.py',  # includes the runtime
+    '../_base_/schedules/cpu_tiny_mim.py',  # includes the runtime
 ]
 
 model = dict(

@@ -30,6 +30,5 @@ def extract_features(model, dataloader, device='cpu') -> Tuple[torch.Tensor, tor
         for sample in data['data_samples']:
             label = sample.gt_label if 'gt_label' in sample else None
             labels.append(int(label[0]) if label is not None and len(label) else -1)
-        for _ in range(out.shape[0]):
-            progress.update()
+        progress.update(out.shape[0])
     return torch.cat(feats), torch.tensor(labels, dtype=torch.long)
