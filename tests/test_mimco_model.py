@@ -42,6 +42,11 @@ def test_teacher_checkpoint_mismatch_is_an_error(teacher_checkpoint, tmp_path):
         MODELS.build(cfg)
 
 
+def test_missing_teacher_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r'nope.pth does not exist: train stage 1 first'):
+        MODELS.build(tiny_mimco(str(tmp_path / 'nope.pth')))
+
+
 def test_model_level_init_cfg_is_refused(teacher_checkpoint):
     with pytest.raises(ValueError, match='re-initialise the frozen teacher'):
         MODELS.build(dict(tiny_mimco(teacher_checkpoint), init_cfg=dict(type='Xavier')))

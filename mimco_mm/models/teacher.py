@@ -106,7 +106,14 @@ class ContrastiveTeacher(BaseModule):
         self.autocast_dtype = getattr(torch, autocast_dtype) if autocast_dtype else None
         self.checkpoint = checkpoint
 
-        state = load_checkpoint_file(checkpoint)
+        try:
+            state = load_checkpoint_file(checkpoint)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f'teacher checkpoint {checkpoint} does not exist: train stage 1 first (e.g. '
+                f'tools/train.py configs/mocov3/vit-s_300e.py), or convert an official MoCo v3 '
+                f'checkpoint with tools/model_converters/mocov3_to_mmpretrain.py, then set '
+                f'model.teacher.checkpoint') from None
         state = state.get('state_dict', state)
         load_strict(self.backbone, state, backbone_prefix, checkpoint)
         if self.neck is not None:
