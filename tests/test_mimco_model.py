@@ -56,7 +56,11 @@ def test_teacher_frozen_eval_and_bit_identical_after_steps(teacher_checkpoint):
     model = MODELS.build(tiny_mimco(teacher_checkpoint))
     model.init_weights()  # what the Runner does: must not touch the teacher
     before = {k: v.clone() for k, v in model.target_generator.state_dict().items()}
-    assert all(not p.requires_grad for p in model.target_generator.parameters())
+    # frozen by construction: no parameter at all, only buffers that need no gradient
+    assert not list(model.target_generator.parameters())
+    assert all(not b.requires_grad for b in model.target_generator.buffers())
+    teacher_ids = {id(b) for b in model.target_generator.buffers()}
+    assert not teacher_ids & {id(p) for p in model.parameters()}
     model.train()
     assert not model.target_generator.training
     assert all(not m.training for m in model.target_generator.modules())
@@ -70,7 +74,7 @@ def test_teacher_frozen_eval_and_bit_identical_after_steps(teacher_checkpoint):
         optimizer.step()
     for key, value in model.target_generator.state_dict().items():
         assert torch.equal(value, before[key]), key
-    assert not any(p.grad is not None for p in model.target_generator.parameters())
+    assert all(b.grad is None for b in model.target_generator.buffers())
 
 
 def test_each_loss_reaches_the_student(teacher_checkpoint):

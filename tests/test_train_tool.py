@@ -21,7 +21,7 @@ def test_stage2_learns_from_the_stage1_checkpoint_and_resumes(pretrain_chain):
     for key, value in model.target_generator.backbone.state_dict().items():
         assert torch.equal(value, teacher_state['backbone.' + key]), key
     # no teacher tensor in any param group; every student tensor in one
-    teacher_ids = {id(p) for p in model.target_generator.parameters()}
+    teacher_ids = {id(t) for t in model.target_generator.state_dict(keep_vars=True).values()}
     grouped = {id(p) for g in runner.optim_wrapper.optimizer.param_groups for p in g['params']}
     assert grouped and not teacher_ids & grouped
     assert {id(p) for p in model.backbone.parameters()} <= grouped

@@ -3,8 +3,9 @@
 Frozen means frozen, and each rule below closes a hole OpenMMLab leaves open:
 - weights are loaded strictly in `__init__` from the teacher's own checkpoint: a missing or an
   unexpected key is an error naming the file, never a warning;
-- `requires_grad_(False)` in `__init__`, i.e. before MMEngine builds the optimizer and the DDP
-  wrapper, so no `find_unused_parameters` and no teacher tensor in any param group;
+- its parameters become buffers in `__init__`, i.e. before MMEngine builds the optimizer and
+  the DDP wrapper: `model.parameters()` never yields a teacher tensor, so none reaches a param
+  group or a gradient bucket, and no `find_unused_parameters` is needed;
 - `train()` keeps it in eval mode (the MoCo v3 projector has BatchNorm);
 - `init_weights()` is a no-op, so the Runner's weight init cannot overwrite it.
 
@@ -121,8 +122,18 @@ class ContrastiveTeacher(BaseModule):
         sha = torch.frombuffer(bytearray(file_sha256(checkpoint)), dtype=torch.uint8)
         self.register_buffer('checkpoint_sha256', sha.clone())
 
-        self.requires_grad_(False)
+        self._parameters_to_buffers()
         self.eval()
+
+    def _parameters_to_buffers(self):
+        """Make every teacher tensor a buffer: `model.parameters()` then never yields one, so no
+        optimizer, param group, DDP gradient bucket or `find_unused_parameters` can see them
+        (and MMEngine's constructor has nothing to skip). They stay in the state_dict."""
+        for module in self.modules():
+            for name, param in list(module._parameters.items()):
+                if param is not None:
+                    del module._parameters[name]
+                    module.register_buffer(name, param.detach().requires_grad_(False))
 
     def train(self, mode: bool = True):
         """Stay in eval mode whatever the parent asks (BatchNorm statistics stay frozen)."""

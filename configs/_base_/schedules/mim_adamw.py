@@ -12,7 +12,6 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-4 * total_batch / 512, betas=(0.9, 0.999),
                    weight_decay=0.05),
     clip_grad=dict(max_norm=3.0),
-    # paramwise_cfg also makes the constructor skip requires_grad=False parameters (the teacher).
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,
