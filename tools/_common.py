@@ -1,4 +1,5 @@
-"""What tools/train.py and tools/test.py share: config loading with loud checks, work_dir naming."""
+"""What the tools share: config loading with loud checks, work_dir naming, atomic result files."""
+import json
 import os
 import os.path as osp
 
@@ -75,3 +76,17 @@ def default_work_dir(config_path):
     configs = osp.join(ROOT, 'configs') + osp.sep
     rel = path[len(configs):] if path.startswith(configs) else osp.basename(path)
     return osp.join('work_dirs', osp.splitext(rel)[0])
+
+
+def write_text_atomic(path, text):
+    """Write to a temporary file, then rename: an interrupted run never leaves half a file."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+        f.write(text)
+    os.replace(path + '.tmp', path)
+
+
+def write_metrics(out, record):
+    """A run's metrics record ({config, checkpoint, metrics}) as JSON; the metrics are printed."""
+    write_text_atomic(out, json.dumps(record, indent=2))
+    print(json.dumps(record['metrics'], indent=2))

@@ -1,13 +1,11 @@
 """What tools/knn.py and tools/retrieval.py share: the model and dataloaders from a config, and
 the command line (CONFIG CHECKPOINT [--out JSON] [--cfg-options ...])."""
 import argparse
-import json
-import os
 import os.path as osp
 
 import torch
 
-from tools._common import DictAction, load_config
+from tools._common import DictAction, load_config, write_metrics
 
 
 def build_frozen_model(config, checkpoint, cfg_options=None):
@@ -32,15 +30,6 @@ def build_loader(cfg, key):
     if key not in cfg:
         raise KeyError(f'the config has no {key}')
     return Runner.build_dataloader(cfg[key])
-
-
-def write_metrics(out, record):
-    """Write JSON atomically (tmp file then rename) so a crash never leaves half a file."""
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    with open(out + '.tmp', 'w') as f:
-        json.dump(record, f, indent=2)
-    os.replace(out + '.tmp', out)
-    print(json.dumps(record['metrics'], indent=2))
 
 
 def run_frozen_tool(argv, description, default_name, evaluate):

@@ -9,13 +9,13 @@ architecture, our runs beside the published reference rows (each with its source
 are shown as '–'). The markdown is printed too.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mimco_mm.benchmark import build_tables, collect, to_markdown, write_csv  # noqa: E402
+from tools._common import write_text_atomic  # noqa: E402
 
 
 def main(argv=None):
@@ -34,11 +34,8 @@ def main(argv=None):
     tables = build_tables(runs, published=not args.no_published, title=args.title)
     markdown = '\n'.join(to_markdown(title, rows) for title, rows in tables.items())
     out_dir = args.out_dir or args.root
-    os.makedirs(out_dir, exist_ok=True)
     md_path = osp.join(out_dir, 'results.md')
-    with open(md_path + '.tmp', 'w') as f:
-        f.write(markdown)
-    os.replace(md_path + '.tmp', md_path)
+    write_text_atomic(md_path, markdown)
     write_csv(osp.join(out_dir, 'results.csv'), tables)
     print(markdown)
     print(f'wrote {md_path} and {osp.join(out_dir, "results.csv")}')

@@ -33,8 +33,8 @@ from mimco_mm.datasets import (export_mnist5k, make_ade_segmentation,  # noqa: E
 from tools import benchmark, knn  # noqa: E402
 from tools import test as test_tool  # noqa: E402
 from tools import train as train_tool  # noqa: E402
-from tools._common import ROOT, DictAction, load_config  # noqa: E402
-from tools._frozen import write_metrics  # noqa: E402
+from tools._common import ROOT, DictAction, load_config, write_text_atomic  # noqa: E402
+from tools._common import write_metrics  # noqa: E402
 
 # Not persistent: a finished Runner's persistent workers take ~10 s each to be reaped later.
 LOADING = ['train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=False',
@@ -66,10 +66,18 @@ def cfg_path(name):
 
 
 def train(config, work_dir, *options):
-    runner = train_tool.main([cfg_path(config), '--work-dir', work_dir, '--cfg-options',
-                              *LOADING, *options])
-    return osp.join(work_dir, f'epoch_{runner.epoch}.pth') if runner.epoch else \
-        open(osp.join(work_dir, 'last_checkpoint')).read().strip()
+    """tools/train.py in-process; returns the last checkpoint the run wrote."""
+    train_tool.main([cfg_path(config), '--work-dir', work_dir, '--cfg-options', *LOADING,
+                     *options])
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:  # written by CheckpointHook
+        return f.read().strip()
+
+
+def train_and_test(config, work_dir, options):
+    """Fine-tune, then evaluate the last checkpoint into work_dir/metrics.json."""
+    last = train(config, work_dir, *options)
+    return test_tool.main([cfg_path(config), last, '--work-dir', work_dir,
+                           '--out', osp.join(work_dir, 'metrics.json'), '--cfg-options', *options])
 
 
 def random_init_checkpoint(path):
@@ -94,18 +102,12 @@ def linear_probe(checkpoint, data, work_dir, epochs, num_classes):
                f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
                f'default_hooks.checkpoint.interval={epochs}',
                f'param_scheduler.0.T_max={epochs}', f'param_scheduler.0.end={epochs}']
-    config = cfg_path('benchmarks/vit-tiny_linear_cpu.py')
-    train_tool.main([config, '--work-dir', work_dir, '--cfg-options', *LOADING, *options])
-    return test_tool.main([config, osp.join(work_dir, f'epoch_{epochs}.pth'), '--work-dir',
-                           work_dir, '--out', osp.join(work_dir, 'metrics.json'),
-                           '--cfg-options', *options])
+    return train_and_test('benchmarks/vit-tiny_linear_cpu.py', work_dir, options)
 
 
 def dense_task(config, checkpoint, work_dir, options):
-    options = [f'model.backbone.init_cfg.checkpoint={checkpoint}', *options]
-    last = train(config, work_dir, *options)
-    return test_tool.main([cfg_path(config), last, '--work-dir', work_dir,
-                           '--out', osp.join(work_dir, 'metrics.json'), '--cfg-options', *options])
+    return train_and_test(config, work_dir,
+                          [f'model.backbone.init_cfg.checkpoint={checkpoint}', *options])
 
 
 def main(argv=None):
@@ -217,9 +219,7 @@ Runtime: {time.time() - steps.start:.0f} s.
 
 ![embeddings](embeddings.png)
 """
-    with open(osp.join(work, 'report.md.tmp'), 'w') as f:
-        f.write(text)
-    os.replace(osp.join(work, 'report.md.tmp'), osp.join(work, 'report.md'))
+    write_text_atomic(osp.join(work, 'report.md'), text)
 
 
 if __name__ == '__main__':

@@ -6,8 +6,6 @@ The metrics are printed and written as JSON (default: <work_dir>/test_metrics.js
 tools/benchmark.py collects.
 """
 import argparse
-import json
-import os
 import os.path as osp
 import sys
 
@@ -18,7 +16,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mimco_mm  # noqa: E402,F401
 from tools._common import (adapt_to_cpu_processes, add_runner_args,  # noqa: E402
-                           default_work_dir, load_config, parse_runner_args)
+                           default_work_dir, load_config, parse_runner_args,
+                           write_metrics)
 
 
 def parse_args(argv=None):
@@ -51,14 +50,8 @@ def main(argv=None):
     metrics = runner.test()
     out = args.out or osp.join(cfg.work_dir, 'test_metrics.json')
     if runner.rank == 0:
-        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-        record = dict(config=args.config, checkpoint=args.checkpoint,
-                      metrics={k: _jsonable(v) for k, v in metrics.items()})
-        tmp = out + '.tmp'
-        with open(tmp, 'w') as f:  # write then rename: an interrupted run never leaves half a file
-            json.dump(record, f, indent=2)
-        os.replace(tmp, out)
-        print(json.dumps(record['metrics'], indent=2))
+        write_metrics(out, dict(config=args.config, checkpoint=args.checkpoint,
+                                metrics={k: _jsonable(v) for k, v in metrics.items()}))
     return metrics
 
 
