@@ -9,10 +9,10 @@ import importlib
 import os.path as osp
 
 import pytest
-import torch
 from mmengine.registry import init_default_scope
 
 from tools._common import ROOT, load_config
+from tools.analysis.benchmark_step import random_teacher_checkpoint
 
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p)
@@ -22,20 +22,11 @@ def _rel(path):
     return osp.relpath(path, ROOT)
 
 
-def _teacher_checkpoint(teacher_cfg, registry, cache, tmp_dir):
+def _teacher_checkpoint(teacher_cfg, cache, tmp_dir):
     key = repr((teacher_cfg.backbone, teacher_cfg.get('neck')))
     if key not in cache:
-        state = {}
-        backbone = registry.build(copy.deepcopy(teacher_cfg.backbone))
-        state.update({teacher_cfg.get('backbone_prefix', 'backbone.') + k: v
-                      for k, v in backbone.state_dict().items()})
-        if teacher_cfg.get('neck') is not None:
-            neck = registry.build(copy.deepcopy(teacher_cfg.neck))
-            state.update({teacher_cfg.get('neck_prefix', 'neck.') + k: v
-                          for k, v in neck.state_dict().items()})
-        path = osp.join(tmp_dir, f'teacher_{len(cache)}.pth')
-        torch.save(dict(state_dict=state), path)
-        cache[key] = path
+        cache[key] = random_teacher_checkpoint(teacher_cfg,
+                                               osp.join(tmp_dir, f'teacher_{len(cache)}.pth'))
     return cache[key]
 
 
@@ -80,8 +71,7 @@ def test_config_builds(path, teacher_cache, tmp_path_factory):
     model_cfg = copy.deepcopy(cfg.model)
     if model_cfg.get('type') == 'MimCo':
         model_cfg.teacher.checkpoint = _teacher_checkpoint(
-            model_cfg.teacher, registries.MODELS, teacher_cache,
-            str(tmp_path_factory.mktemp('teachers')))
+            model_cfg.teacher, teacher_cache, str(tmp_path_factory.mktemp('teachers')))
     if 'data_preprocessor' in cfg:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = registries.MODELS.build(model_cfg)

@@ -6,26 +6,18 @@ import subprocess
 import sys
 
 import numpy as np
-import torch
 
 from conftest import make_image_folder
 from mimco_mm.benchmark.plots import read_scalars
 from tools._common import ROOT, load_config
-
-
-def tiny_teacher_checkpoint(path):
-    """Random weights in the layout of configs/mocov3/vit-tiny_cpu.py's checkpoints."""
-    from mmpretrain.registry import MODELS
-    cfg = load_config(osp.join(ROOT, 'configs/mimco/vit-tiny_cpu.py'))
-    backbone = MODELS.build(cfg.model.teacher.backbone)
-    torch.save(dict(state_dict={'backbone.' + k: v for k, v in backbone.state_dict().items()}),
-               path)
-    return path
+from tools.analysis.benchmark_step import random_teacher_checkpoint
 
 
 def test_two_process_gloo_training_gathers_negatives(tmp_path):
     data = make_image_folder(str(tmp_path / 'data'))
-    teacher = tiny_teacher_checkpoint(str(tmp_path / 'teacher.pth'))
+    teacher = random_teacher_checkpoint(
+        load_config(osp.join(ROOT, 'configs/mimco/vit-tiny_cpu.py')).model.teacher,
+        str(tmp_path / 'teacher.pth'))
     work_dir = tmp_path / 'work'
     batch = 4
     env = dict(os.environ, PYTHON=sys.executable, PORT='29517', OMP_NUM_THREADS='1')

@@ -9,6 +9,7 @@ reported, with images/s and the MimCo / SimMIM ratio. Peak memory (CUDA only) is
 separate pass per model. Runs on CUDA when available, else CPU.
 """
 import argparse
+import copy
 import os.path as osp
 import statistics
 import sys
@@ -24,13 +25,17 @@ from tools._common import load_config  # noqa: E402
 
 
 def random_teacher_checkpoint(teacher_cfg, path):
+    """Random weights at `path` in the layout a ContrastiveTeacher config reads (its backbone
+    and neck under their prefixes): for timing and tests, where what it learned is irrelevant."""
     from mmpretrain.registry import MODELS
     state = {teacher_cfg.get('backbone_prefix', 'backbone.') + k: v
-             for k, v in MODELS.build(teacher_cfg.backbone).state_dict().items()}
+             for k, v in MODELS.build(copy.deepcopy(teacher_cfg.backbone)).state_dict().items()}
     if teacher_cfg.get('neck') is not None:
+        neck = MODELS.build(copy.deepcopy(teacher_cfg.neck))
         state.update({teacher_cfg.get('neck_prefix', 'neck.') + k: v
-                      for k, v in MODELS.build(teacher_cfg.neck).state_dict().items()})
+                      for k, v in neck.state_dict().items()})
     torch.save(dict(state_dict=state), path)
+    return path
 
 
 def build(config, tmp_dir, device):
