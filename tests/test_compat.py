@@ -52,11 +52,11 @@ def test_missing_checkpoint_names_the_file(tmp_path):
 
 def test_getattr_stand_in_allows_only_history_buffer_statistics():
     from mmengine.logging import HistoryBuffer
-    assert compat._history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
+    assert compat.checkpoint_loading._history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
     with pytest.raises(Exception, match='only HistoryBuffer'):
-        compat._history_buffer_getattr(os, 'system')
+        compat.checkpoint_loading._history_buffer_getattr(os, 'system')
     with pytest.raises(Exception, match='only HistoryBuffer'):
-        compat._history_buffer_getattr(HistoryBuffer, '__init__')
+        compat.checkpoint_loading._history_buffer_getattr(HistoryBuffer, '__init__')
 
 
 def _image(seed=0):
@@ -67,8 +67,8 @@ def _image(seed=0):
 def test_adjust_hue_positive_matches_mmcv(backend):
     img = _image()
     for factor in (0.0, 0.05, 0.1, 0.5):
-        expected = compat._mmcv_adjust_hue(img, factor, backend=backend)
-        np.testing.assert_array_equal(compat.adjust_hue(img, factor, backend=backend), expected)
+        expected = compat.adjust_hue._mmcv_adjust_hue(img, factor, backend=backend)
+        np.testing.assert_array_equal(compat.adjust_hue.adjust_hue(img, factor, backend=backend), expected)
 
 
 def test_adjust_hue_negative_wraps_like_numpy1():
@@ -76,7 +76,7 @@ def test_adjust_hue_negative_wraps_like_numpy1():
     import mmcv
     img = _image(1)
     with pytest.raises(OverflowError):  # the bug being fixed
-        compat._mmcv_adjust_hue(img, -0.1, backend='cv2')
+        compat.adjust_hue._mmcv_adjust_hue(img, -0.1, backend='cv2')
     out = mmcv.adjust_hue(img, -0.1, backend='cv2')  # the alias mmpretrain calls
     # numpy 1 semantics: np.uint8(-25) wrapped to 231.
     h, s, v = cv2.split(cv2.cvtColor(img, cv2.COLOR_BGR2HSV_FULL))

@@ -69,6 +69,16 @@ def adapt_to_cpu_processes(cfg, launcher):
     cfg.model_wrapper_cfg = wrapper
 
 
+def close_process_group():
+    """End a distributed run together: wait until every process is done (rank 0 may still be
+    writing the last checkpoint), then tear the process group down. A process that exits while
+    another still uses the group can abort in gloo's destructor (seen on CPU runs)."""
+    import torch.distributed as torch_dist
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 def default_work_dir(config_path):
     """work_dirs/<path under configs/ without .py>, e.g. work_dirs/mimco/vit-s_100e: the folder
     keeps configs of the same name apart (mocov3/vit-b_300e vs mimco/vit-b_300e)."""

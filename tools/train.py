@@ -13,7 +13,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mimco_mm  # noqa: E402,F401  stack fixes (safe checkpoint loading) for every library
 from tools._common import (adapt_to_cpu_processes, add_runner_args,  # noqa: E402
-                           default_work_dir, load_config, parse_runner_args)
+                           close_process_group, default_work_dir, load_config,
+                           parse_runner_args)
 
 
 def parse_args(argv=None):
@@ -57,6 +58,7 @@ def main(argv=None):
     cfg = build_config(args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
+    close_process_group()
     return runner
 
 

@@ -14,6 +14,8 @@ _base_ = [
     'mmdet::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mimco_mm', 'mimco_mm.det'], allow_failed_imports=False)
+# NaN / Inf steps are skipped; 3 in a row stop the run (mimco_mm/engine/nonfinite_guard.py).
+custom_hooks = [dict(type='NonFiniteGuardHook', max_consecutive=3, action='stop')]
 
 pretrained = 'work_dirs/mimco/vit-s_100e/epoch_100.pth'  # stage 2, student under `backbone.`
 vit_s = dict(embed_dims=384, num_layers=12, num_heads=6, feedforward_channels=1536)

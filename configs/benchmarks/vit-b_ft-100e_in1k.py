@@ -6,6 +6,8 @@
 # segmentation use).
 _base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py'
 custom_imports = dict(imports=['mimco_mm'], allow_failed_imports=False)
+# NaN / Inf steps are skipped; 3 in a row stop the run (mimco_mm/engine/nonfinite_guard.py).
+custom_hooks = [dict(type='NonFiniteGuardHook', max_consecutive=3, action='stop')]
 
 pretrained = 'work_dirs/mimco/vit-b_100e/epoch_100.pth'
 model = dict(backbone=dict(

@@ -6,6 +6,8 @@
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/mimco/vit-s_100e/epoch_100.pth
 _base_ = 'mmpretrain::mocov3/benchmarks/vit-small-p16_8xb128-linear-coslr-90e_in1k.py'
 custom_imports = dict(imports=['mimco_mm'], allow_failed_imports=False)
+# NaN / Inf steps are skipped; 3 in a row stop the run (mimco_mm/engine/nonfinite_guard.py).
+custom_hooks = [dict(type='NonFiniteGuardHook', max_consecutive=3, action='stop')]
 
 pretrained = 'work_dirs/mimco/vit-s_100e/epoch_100.pth'
 model = dict(

@@ -38,5 +38,5 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=295, eta_min=1e-6, by_epoch=True, begin=5, end=300,
          convert_to_iter_based=True),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=300)
 auto_scale_lr = dict(base_batch_size=512)

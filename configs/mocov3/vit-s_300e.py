@@ -10,3 +10,9 @@ train_dataloader = dict(batch_size=512)
 optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
 randomness = dict(seed=0, diff_rank_seed=True)
+# Long runs: the same loop and hooks as configs/_base_/default_runtime.py (README "Long runs").
+train_cfg = dict(type='ResumableEpochBasedTrainLoop')
+custom_hooks = [
+    dict(type='NonFiniteGuardHook', max_consecutive=3, action='stop'),
+    dict(type='PreemptionCheckpointHook', interval_minutes=20, max_keep_ckpts=2),
+]

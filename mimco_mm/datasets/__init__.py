@@ -1,5 +1,6 @@
 """Data the project makes or ships (no downloads): bundled real images, generated COCO / ADE sets."""
 from .bundled import export_mnist5k
+from .resumable import ResumableSampler, SeededDataset
 from .synthetic import make_ade_segmentation, make_coco_instances
 
-__all__ = ['export_mnist5k', 'make_ade_segmentation', 'make_coco_instances']
+__all__ = ['export_mnist5k', 'ResumableSampler', 'SeededDataset', 'make_ade_segmentation', 'make_coco_instances']

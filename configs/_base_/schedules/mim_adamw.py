@@ -28,5 +28,6 @@ param_scheduler = [
          by_epoch=True, begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
 ]
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+# mid-epoch checkpoints resume exactly (mimco_mm/engine/resumable_loop.py)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs)
 auto_scale_lr = dict(base_batch_size=total_batch)

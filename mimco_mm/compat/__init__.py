@@ -1,0 +1,33 @@
+"""The fixes the pinned stack needs (DESIGN.md section 4), one module each, applied once on
+`import mimco_mm`. Each keeps the patched function's name, signature and behaviour for every case
+it does not fix.
+
+- checkpoint_loading: torch >= 2.6 `weights_only=True` with an exact allow-list for mmengine's
+  checkpoints (instead of a blanket `weights_only=False`).
+- adjust_hue, in1d: numpy 2 breakages in mmcv's colour jitter and mmpretrain's retrieval metrics.
+- cpu_dist: multi-process runs on machines without GPUs.
+- strict_pretrained: `init_cfg=Pretrained` with `strict=True` raises on any key mismatch.
+- atomic_checkpoint: checkpoints and `last_checkpoint` are written atomically; resume falls back
+  to the newest complete checkpoint when the pointer is broken.
+- dataloader_workers: `num_workers=0` works with configs that set `persistent_workers=True`.
+- load_image: an unreadable image is an error that names it, or (opt-in) is skipped.
+"""
+import warnings
+
+from . import (adjust_hue, atomic_checkpoint, checkpoint_loading, cpu_dist, dataloader_workers,
+               in1d, load_image, strict_pretrained)
+from .checkpoint_loading import (TRUST_ENV, UntrustedCheckpointError,  # noqa: F401
+                                 load_checkpoint_file)
+from .load_image import BadImageError  # noqa: F401
+
+FIXES = (cpu_dist, strict_pretrained, checkpoint_loading, adjust_hue, in1d, atomic_checkpoint,
+         dataloader_workers, load_image)
+
+
+def apply():
+    """Install every fix. Idempotent; called by `import mimco_mm`."""
+    # mmengine imports pkg_resources for `mmdet::` configs; setuptools 81 warns on every import.
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
+                            category=UserWarning)
+    for fix in FIXES:
+        fix.install()

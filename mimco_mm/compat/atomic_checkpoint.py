@@ -1,0 +1,88 @@
+"""A run killed at any moment (kill -9, a node failure, preemption) must not leave a truncated
+checkpoint where `--resume` would pick it up.
+
+mmengine 0.10.7 writes checkpoints with `LocalBackend.put`, which opens the final path and writes
+into it, and `CheckpointHook` rewrites `last_checkpoint` in place; a kill in between leaves a
+truncated `.pth` or an empty pointer (an empty pointer makes `--resume` fail, a missing one makes
+it start from scratch). Two fixes:
+
+- `LocalBackend.put` / `put_text` write to a hidden temporary file in the same folder, fsync it,
+  then rename it over the target (atomic on POSIX): the target is the old file or the new one.
+- `find_latest_checkpoint(path)` returns what `last_checkpoint` names when that file exists (as
+  upstream); when the pointer is missing, empty or names a missing file, it falls back to the
+  newest complete `*.pth` in the folder (every `*.pth` is complete, given the first fix).
+"""
+import glob
+import os
+import os.path as osp
+
+TMP_PREFIX = '.tmp-'  # hidden and without the .pth suffix: never taken for a checkpoint
+
+
+def write_bytes_atomic(obj, filepath):
+    """Write `obj` (bytes) to `filepath` so that a reader sees the old file or the whole new one.
+
+    A symlinked target is resolved first, so the link keeps pointing where it did (as a plain
+    `open(path, 'wb')` would write through it)."""
+    target = osp.realpath(str(filepath))
+    folder = osp.dirname(target)
+    os.makedirs(folder, exist_ok=True)
+    tmp = osp.join(folder, f'{TMP_PREFIX}{os.getpid()}-{osp.basename(target)}')
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(obj)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def put(self, obj, filepath):
+    """`LocalBackend.put`, atomic: same signature, same resulting file."""
+    write_bytes_atomic(obj, filepath)
+
+
+def put_text(self, obj, filepath, encoding='utf-8'):
+    """`LocalBackend.put_text`, atomic."""
+    write_bytes_atomic(obj.encode(encoding), filepath)
+
+
+def newest_complete_checkpoint(path):
+    """The most recently written `*.pth` directly under `path`, or None."""
+    candidates = [p for p in glob.glob(osp.join(path, '*.pth')) if osp.isfile(p)]
+    return max(candidates, key=osp.getmtime) if candidates else None
+
+
+def find_latest_checkpoint(path):
+    """mmengine's `find_latest_checkpoint`, robust to a kill while `last_checkpoint` was written."""
+    from mmengine.logging import print_log
+    save_file = osp.join(path, 'last_checkpoint')
+    named = None
+    if osp.exists(save_file):
+        with open(save_file) as f:
+            named = f.read().strip()
+        if named and osp.isfile(named):
+            return named
+    fallback = newest_complete_checkpoint(path)
+    if fallback is None:
+        if named:  # the pointer names a file that is gone and nothing else is there
+            return named
+        print_log('Did not find last_checkpoint to be resumed.')
+        return None
+    print_log(f'{save_file} is missing, empty or names a missing file ({named!r}); resuming '
+              f'from the newest complete checkpoint in {path}: {fallback}', logger='current',
+              level=30)
+    return fallback
+
+
+def install():
+    import mmengine.runner
+    import mmengine.runner.checkpoint
+    import mmengine.runner.runner
+    from mmengine.fileio.backends.local_backend import LocalBackend
+    LocalBackend.put = put
+    LocalBackend.put_text = put_text
+    for module in (mmengine.runner, mmengine.runner.checkpoint, mmengine.runner.runner):
+        module.find_latest_checkpoint = find_latest_checkpoint

@@ -1,0 +1,202 @@
+"""`ResumableEpochBasedTrainLoop`: MMEngine's epoch loop, plus checkpoints inside an epoch that
+resume exactly.
+
+MMEngine's own loop restarts the interrupted epoch from its first batch, and its data
+augmentation depends on which worker happened to load a sample, so neither a mid-epoch
+checkpoint nor a resume reproduces the uninterrupted run. This loop:
+
+- builds its dataloader with `ResumableSampler` (DefaultSampler's order; `DefaultSampler` in a
+  config is taken as that) and wraps the dataset in `SeededDataset` (mimco_mm/seeding.py);
+- seeds each step's randomness from (seed, replay, rank, iteration);
+- records in every checkpoint (key `loop_state`) how many batches of the current epoch are done,
+  and on resume skips exactly those (the sampler never loads them);
+- can roll back to a checkpoint on request (`request_rollback`, used by NonFiniteGuardHook), then
+  replays with fresh random draws.
+
+Result (tests/test_long_runs.py): kill a CPU run anywhere, `--resume`, and the final weights,
+optimizer state and logged losses equal the uninterrupted run's, bit for bit.
+"""
+import copy
+
+from mmengine.dist import get_rank, get_world_size
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.registry import LOOPS
+from mmengine.runner import EpochBasedTrainLoop
+
+from mimco_mm.datasets.resumable import ResumableSampler, SeededDataset
+from mimco_mm.seeding import STEP, seed_everything
+
+STATE_KEY = 'loop_state'
+
+
+@LOOPS.register_module()
+class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
+    """EpochBasedTrainLoop whose checkpoints, mid-epoch ones included, resume exactly.
+
+    Args: as EpochBasedTrainLoop (dataloader, max_epochs, val_begin, val_interval,
+        dynamic_intervals).
+    """
+
+    def __init__(self, runner, dataloader, max_epochs, **kwargs):
+        randomness = runner._randomness_cfg
+        diff_rank = randomness.get('diff_rank_seed', False)
+        # the run's seed before the per-rank offset: the same on every rank
+        self.base_seed = runner.seed - (get_rank() if diff_rank else 0)
+        if isinstance(dataloader, dict):
+            dataloader = self._build_dataloader(runner, dataloader, diff_rank)
+        if not isinstance(dataloader.sampler, ResumableSampler) or \
+                not isinstance(dataloader.dataset, SeededDataset):
+            raise TypeError(f'{type(self).__name__} needs a dataloader config (it builds the '
+                            f'sampler and dataset wrapper itself), got a built {dataloader!r}')
+        super().__init__(runner, dataloader, max_epochs, **kwargs)
+        self.replay = 0
+        self._epoch_start_iter = 0
+        self._loaded_state = None
+        self._rollback_to = None
+        runner.register_hook(_LoopStateHook(self), priority='VERY_LOW')
+
+    def _build_dataloader(self, runner, cfg, diff_rank):
+        cfg = copy.deepcopy(cfg)
+        if cfg.get('batch_sampler') is not None:
+            raise ValueError(f'{type(self).__name__} does not support batch_sampler (got '
+                             f'{cfg["batch_sampler"]}): exact resume needs a plain sampler')
+        sampler = dict(cfg.get('sampler') or dict(type='DefaultSampler'))
+        if sampler.get('type') not in ('DefaultSampler', 'ResumableSampler', ResumableSampler):
+            raise ValueError(
+                f'{type(self).__name__} resumes mid-epoch only with DefaultSampler (or '
+                f'ResumableSampler); the config has sampler={sampler}. Use '
+                f"train_cfg=dict(type='EpochBasedTrainLoop') for other samplers.")
+        sampler['type'] = ResumableSampler
+        cfg['sampler'] = sampler
+        dataset_cfg = cfg['dataset']
+        if isinstance(dataset_cfg, dict):
+            from mmengine.registry import DATASETS
+            dataset = DATASETS.build(dataset_cfg)
+            if hasattr(dataset, 'full_init'):
+                dataset.full_init()
+        else:
+            dataset = dataset_cfg
+        cfg['dataset'] = SeededDataset(dataset, self.base_seed)
+        return runner.build_dataloader(cfg, seed=runner.seed, diff_rank_seed=diff_rank)
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    def run(self):
+        self.runner.call_hook('before_train')
+        self._apply_resumed_state()
+        while self._epoch < self._max_epochs and not self.stop_training:
+            self.run_epoch()
+            if self._rollback_to is not None:
+                self._roll_back()
+                continue
+            self._decide_current_val_interval()
+            if (self.runner.val_loop is not None and self._epoch >= self.val_begin
+                    and (self._epoch % self.val_interval == 0
+                         or self._epoch == self._max_epochs)):
+                self.runner.val_loop.run()
+        self.runner.call_hook('after_train')
+        return self.runner.model
+
+    def run_epoch(self):
+        self.runner.call_hook('before_train_epoch')
+        self.runner.model.train()
+        sampler = self.dataloader.sampler
+        sampler.set_epoch(self._epoch)  # as DistSamplerSeedHook does; harmless if it ran
+        sampler.replay = self.replay
+        done = self._skip_batches
+        self._skip_batches = 0
+        sampler.start_at(done * self.dataloader.batch_size)
+        self._epoch_start_iter = self._iter - done
+        for idx, data_batch in enumerate(self.dataloader, start=done):
+            self.run_iter(idx, data_batch)
+            if self._rollback_to is not None:
+                return  # the epoch is abandoned; run() rolls back
+        self.runner.call_hook('after_train_epoch')
+        self._epoch += 1
+
+    def run_iter(self, idx, data_batch):
+        seed_everything(STEP, self.base_seed, self.replay, get_rank(), self._iter)
+        super().run_iter(idx, data_batch)
+
+    _skip_batches = 0
+
+    # ---- resume and rollback -------------------------------------------------------------------
+
+    def batches_done_in_epoch(self, meta):
+        """How many batches of the epoch a checkpoint with this meta has trained on."""
+        if meta['epoch'] != self._epoch:
+            return 0  # written at the end of an epoch (meta epoch = epochs done)
+        return meta['iter'] - self._epoch_start_iter
+
+    def state_for_checkpoint(self, meta):
+        return dict(epoch=meta['epoch'], iter=meta['iter'],
+                    batches_done_in_epoch=self.batches_done_in_epoch(meta),
+                    base_seed=self.base_seed, replay=self.replay,
+                    samples_per_iter=self.dataloader.batch_size * get_world_size(),
+                    iters_per_epoch=len(self.dataloader))
+
+    def _apply_resumed_state(self):
+        """After `runner.resume` set `_epoch` / `_iter`: where in the epoch to start, and the
+        seeds the interrupted run used."""
+        state, self._loaded_state = self._loaded_state, None
+        if self._iter == 0:
+            return  # a fresh run (or load_from, which restores weights only)
+        per_epoch = len(self.dataloader)
+        if state is None or state.get('iter') != self._iter:
+            # a checkpoint from MMEngine's loop: position from the counters
+            done = self._iter - self._epoch * per_epoch
+            origin = 'derived from the iteration counter'
+        else:
+            done = state['batches_done_in_epoch']
+            origin = 'recorded in the checkpoint'
+            self.base_seed = state['base_seed']
+            self.dataloader.dataset.seed = self.base_seed  # workers start after this
+            self.dataloader.sampler.seed = self.base_seed  # round-trips the order's seed
+            self.replay = state['replay']
+            samples = self.dataloader.batch_size * get_world_size()
+            if done and samples != state['samples_per_iter']:
+                raise RuntimeError(
+                    f'the checkpoint was written {done} batches into epoch {self._epoch + 1} by a '
+                    f'run of {state["samples_per_iter"]} samples per iteration (all processes); '
+                    f'this run has {samples}. Resume mid-epoch with the same GPU count and '
+                    f'batch size, or from an epoch checkpoint.')
+        if not 0 <= done <= per_epoch:
+            raise RuntimeError(f'cannot resume at iteration {self._iter}, epoch {self._epoch}: '
+                               f'{done} batches into an epoch of {per_epoch}')
+        self._skip_batches = done
+        self._epoch_start_iter = self._iter - done
+        if done:
+            print_log(f'resuming {done}/{per_epoch} batches into epoch {self._epoch + 1} '
+                      f'({origin}); those batches are skipped, not reloaded', logger='current')
+
+    def request_rollback(self, checkpoint):
+        """Abandon the current epoch after this iteration and continue from `checkpoint`."""
+        self._rollback_to = checkpoint
+
+    def _roll_back(self):
+        path, self._rollback_to = self._rollback_to, None
+        replay = self.replay + 1
+        self.runner.resume(path)  # weights, optimizer, schedulers, counters, message hub
+        self._apply_resumed_state()
+        self.replay = replay  # after the checkpoint's own value: fresh draws from here
+        self.runner.optim_wrapper.initialize_count_status(self.runner.model, self._iter,
+                                                          self._max_iters)
+        print_log(f'rolled back to {path} (epoch {self._epoch}, iteration {self._iter}); '
+                  f'replaying with fresh random draws (replay {self.replay})', logger='current',
+                  level=30)
+
+
+class _LoopStateHook(Hook):
+    """Writes the loop's position and seeds into every checkpoint; hands them back on load."""
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, loop):
+        self.loop = loop
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        checkpoint[STATE_KEY] = self.loop.state_for_checkpoint(checkpoint['meta'])
+
+    def after_load_checkpoint(self, runner, checkpoint):
+        self.loop._loaded_state = checkpoint.get(STATE_KEY)
