@@ -95,14 +95,22 @@ FAST_LOADING = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_w
                 'default_hooks.logger.interval=1']
 
 
+_RUNS = 0
+
+
 def run_train(config, work_dir, *options, resume=False):
-    """tools/train.py in-process; returns the Runner after training."""
+    """tools/train.py in-process; returns the Runner after training. `resume`: True (the work
+    dir's last checkpoint) or a checkpoint path."""
     from tools import train as train_tool
     from tools._common import ROOT
+    # a unique experiment name: MMEngine caches its logger and visualizer by name (the start
+    # time to the second), so two runs started in one second would log into the first's folder
+    global _RUNS
+    _RUNS += 1
     argv = [osp.join(ROOT, config), '--work-dir', str(work_dir), '--cfg-options', *FAST_LOADING,
-            *options]
-    if resume:
-        argv.insert(1, '--resume')
+            f'experiment_name=run{_RUNS}_{osp.basename(str(work_dir))}', *options]
+    if resume:  # True: the work dir's last checkpoint; a path: that checkpoint
+        argv[1:1] = ['--resume'] + ([str(resume)] if resume is not True else [])
     return train_tool.main(argv)
 
 

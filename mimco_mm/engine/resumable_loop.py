@@ -68,6 +68,9 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
                 f'ResumableSampler); the config has sampler={sampler}. Use '
                 f"train_cfg=dict(type='EpochBasedTrainLoop') for other samplers.")
         sampler['type'] = ResumableSampler
+        # the order's seed: the run's seed (MMEngine draws a random one under diff_rank_seed,
+        # which a resumed run would have to reproduce)
+        sampler.setdefault('seed', self.base_seed)
         cfg['sampler'] = sampler
         dataset_cfg = cfg['dataset']
         if isinstance(dataset_cfg, dict):
@@ -132,7 +135,8 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     def state_for_checkpoint(self, meta):
         return dict(epoch=meta['epoch'], iter=meta['iter'],
                     batches_done_in_epoch=self.batches_done_in_epoch(meta),
-                    base_seed=self.base_seed, replay=self.replay,
+                    base_seed=self.base_seed, sampler_seed=self.dataloader.sampler.seed,
+                    replay=self.replay,
                     samples_per_iter=self.dataloader.batch_size * get_world_size(),
                     iters_per_epoch=len(self.dataloader))
 
@@ -152,7 +156,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             origin = 'recorded in the checkpoint'
             self.base_seed = state['base_seed']
             self.dataloader.dataset.seed = self.base_seed  # workers start after this
-            self.dataloader.sampler.seed = self.base_seed  # round-trips the order's seed
+            self.dataloader.sampler.seed = state['sampler_seed']
             self.replay = state['replay']
             samples = self.dataloader.batch_size * get_world_size()
             if done and samples != state['samples_per_iter']:

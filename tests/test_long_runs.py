@@ -1,0 +1,220 @@
+"""Long runs survive (README "Long runs"): exact resume at an epoch boundary and mid-epoch for
+MimCo and MoCo v3 stage 1, SIGTERM save-and-exit then resume, kill -9 at any moment, and
+non-finite steps that never reach the weights or a checkpoint."""
+import glob
+import os
+import os.path as osp
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import make_image_folder, run_train
+from mimco_mm.benchmark.plots import read_scalars
+from mimco_mm.compat import load_checkpoint_file
+from mimco_mm.compat.atomic_checkpoint import find_latest_checkpoint
+from mimco_mm.engine import PREEMPTED_EXIT_CODE
+from tools._common import ROOT, load_config
+from tools.analysis.benchmark_step import random_teacher_checkpoint
+
+MIMCO, MOCOV3 = 'configs/mimco/vit-tiny_cpu.py', 'configs/mocov3/vit-tiny_cpu.py'
+BY_ITER = ['default_hooks.checkpoint.by_epoch=False', 'default_hooks.checkpoint.interval=3',
+           'default_hooks.checkpoint.max_keep_ckpts=-1']
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    """16 images (4 iterations of 4 per epoch) and a random MimCo teacher."""
+    root = tmp_path_factory.mktemp('long_runs')
+    data = make_image_folder(str(root / 'data'), classes=2, per_class=8)
+    teacher = random_teacher_checkpoint(load_config(osp.join(ROOT, MIMCO)).model.teacher,
+                                        str(root / 'teacher.pth'))
+    return dict(data=data, teacher=teacher)
+
+
+def options(config, setup, epochs=2):
+    opts = [f'train_dataloader.dataset.data_root={setup["data"]}', 'train_dataloader.batch_size=4',
+            f'train_cfg.max_epochs={epochs}']
+    if config == MIMCO:
+        opts.append(f'model.teacher.checkpoint={setup["teacher"]}')
+    return opts
+
+
+def saved(path):
+    return load_checkpoint_file(str(path))
+
+
+def assert_same_training_state(a, b):
+    """Weights (momentum encoder and teacher included), optimizer state, schedulers: bitwise."""
+    assert a['state_dict'].keys() == b['state_dict'].keys()
+    for key, value in a['state_dict'].items():
+        assert torch.equal(value, b['state_dict'][key]), key
+    for pid, state in a['optimizer']['state'].items():
+        for name, value in state.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(
+                b['optimizer']['state'][pid][name])), (pid, name)
+    assert a['optimizer']['param_groups'] == b['optimizer']['param_groups']
+    assert a['param_schedulers'] == b['param_schedulers']
+    assert a['meta']['iter'] == b['meta']['iter']
+
+
+def logged_losses(work_dir):
+    return {row['step']: row['loss'] for row in read_scalars(str(work_dir)) if 'loss' in row}
+
+
+@pytest.mark.parametrize('config', [MIMCO, MOCOV3])
+def test_resume_is_bit_exact_at_epoch_boundary_and_mid_epoch(config, setup, tmp_path):
+    opts = options(config, setup)
+    # uninterrupted: 2 epochs x 4 iterations, checkpoints at iterations 3 and 6 (mid-epoch 1 and
+    # 2) and the last one
+    run_train(config, tmp_path / 'ref', *opts, *BY_ITER)
+    reference = saved(tmp_path / 'ref' / 'iter_8.pth')
+    ref_losses = logged_losses(tmp_path / 'ref')
+    assert sorted(ref_losses) == list(range(1, 9))
+
+    # the same run with epoch checkpoints; resumed from epoch_1.pth (an epoch boundary)
+    run_train(config, tmp_path / 'epochs', *opts, 'default_hooks.checkpoint.interval=1')
+    assert_same_training_state(saved(tmp_path / 'epochs' / 'epoch_2.pth'), reference)
+    run_train(config, tmp_path / 'from_epoch_1', *opts, 'default_hooks.checkpoint.interval=1',
+              resume=tmp_path / 'epochs' / 'epoch_1.pth')
+    assert_same_training_state(saved(tmp_path / 'from_epoch_1' / 'epoch_2.pth'), reference)
+    assert logged_losses(tmp_path / 'from_epoch_1') == {s: ref_losses[s] for s in range(5, 9)}
+
+    # mid-epoch: from iteration 6 (2 of 4 batches into epoch 2), and from iteration 3 with
+    # dataloader worker processes (augmentation does not depend on who loads a sample)
+    for start, workers in ((6, 0), (3, 2)):
+        work = tmp_path / f'mid{start}'
+        run_train(config, work, *opts, *BY_ITER, f'train_dataloader.num_workers={workers}',
+                  resume=tmp_path / 'ref' / f'iter_{start}.pth')
+        assert_same_training_state(saved(work / 'iter_8.pth'), reference)
+        resumed = logged_losses(work)
+        assert sorted(resumed) == list(range(start + 1, 9))  # nothing trained twice
+        assert resumed == {step: ref_losses[step] for step in resumed}
+
+
+def test_mid_epoch_resume_refuses_a_different_batch_layout(setup, tmp_path):
+    opts = options(MIMCO, setup)
+    run_train(MIMCO, tmp_path / 'ref', *options(MIMCO, setup, epochs=1), *BY_ITER)
+    with pytest.raises(RuntimeError, match='samples per iteration'):
+        run_train(MIMCO, tmp_path / 'other', *opts, 'train_dataloader.batch_size=2',
+                  resume=tmp_path / 'ref' / 'iter_3.pth')
+
+
+def test_timed_checkpoints_keep_the_newest_and_point_last_checkpoint(setup, tmp_path):
+    run_train(MIMCO, tmp_path, *options(MIMCO, setup),
+              'custom_hooks.1.interval_minutes=0.00001',  # every iteration
+              'custom_hooks.1.max_keep_ckpts=2')
+    files = sorted(osp.basename(p) for p in glob.glob(str(tmp_path / 'iter_*.pth')))
+    assert files == ['iter_7.pth', 'iter_8.pth']
+    latest = find_latest_checkpoint(str(tmp_path))
+    assert osp.isfile(latest) and saved(latest)['meta']['iter'] == 8
+
+
+# ---- signals and kills (real processes) -------------------------------------------------------
+
+def _train_process(work_dir, setup, *extra, epochs=12):
+    cmd = [sys.executable, '-u', osp.join(ROOT, 'tools/train.py'), osp.join(ROOT, MIMCO),
+           '--work-dir', str(work_dir), '--cfg-options', *options(MIMCO, setup, epochs),
+           'default_hooks.logger.interval=1', *extra]
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
+    # own session: a signal to its process group reaches the dataloader workers too, as a
+    # Slurm signal does, and never this test process
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _wait_for_iteration(proc, iteration, log):
+    for line in proc.stdout:
+        log.append(line)
+        if f'][{iteration}/4]' in line or f'][ {iteration}/4]' in line:
+            return
+    raise AssertionError('training ended before iteration %d:\n%s' % (iteration,
+                                                                        ''.join(log[-40:])))
+
+
+@pytest.fixture(scope='module')
+def reference_12_epochs(setup, tmp_path_factory):
+    work = tmp_path_factory.mktemp('ref12')
+    run_train(MIMCO, work, *options(MIMCO, setup, epochs=12))
+    return saved(work / 'epoch_12.pth')
+
+
+def test_sigterm_to_the_job_saves_exits_75_and_resumes_exactly(setup, tmp_path,
+                                                               reference_12_epochs):
+    work = tmp_path / 'run'
+    proc = _train_process(work, setup, 'train_dataloader.num_workers=2',
+                          'train_dataloader.persistent_workers=True')
+    log = []
+    _wait_for_iteration(proc, 3, log)
+    os.killpg(proc.pid, signal.SIGTERM)  # the main process and its dataloader workers
+    out, _ = proc.communicate(timeout=300)
+    log.append(out)
+    text = ''.join(log)
+    assert proc.returncode == PREEMPTED_EXIT_CODE, text[-3000:]
+    assert 'SIGTERM: saved' in text
+    latest = find_latest_checkpoint(str(work))
+    assert osp.basename(latest).startswith('iter_')
+    interrupted_at = saved(latest)['meta']['iter']
+    assert 3 <= interrupted_at < 48
+    run_train(MIMCO, work, *options(MIMCO, setup, epochs=12), resume=True)
+    assert_same_training_state(saved(work / 'epoch_12.pth'), reference_12_epochs)
+
+
+def test_kill_9_at_a_random_moment_never_breaks_resume(setup, tmp_path, reference_12_epochs):
+    """A checkpoint and last_checkpoint are written at every iteration, so the kill often lands
+    inside a write; whatever it hits, --resume finds a complete checkpoint and ends exactly
+    where the uninterrupted run does."""
+    work = tmp_path / 'run'
+    proc = _train_process(work, setup, 'default_hooks.checkpoint.by_epoch=False',
+                          'default_hooks.checkpoint.interval=1')
+    _wait_for_iteration(proc, 2, [])
+    time.sleep(random.Random(os.getpid()).uniform(0.0, 0.5))
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    for path in glob.glob(str(work / '*.pth')):
+        saved(path)  # every file under a checkpoint name is complete
+    run_train(MIMCO, work, *options(MIMCO, setup, epochs=12),
+              'default_hooks.checkpoint.by_epoch=False', 'default_hooks.checkpoint.interval=1',
+              resume=True)
+    assert_same_training_state(saved(work / 'iter_48.pth'), reference_12_epochs)
+
+
+def test_kill_9_during_large_checkpoint_writes_leaves_old_or_new_file(tmp_path):
+    writer = (
+        'import sys, torch, mimco_mm\n'
+        'from mmengine.runner.checkpoint import save_checkpoint\n'
+        'i = 0\n'
+        'while True:\n'
+        '    i += 1\n'
+        "    save_checkpoint({'state_dict': {'w': torch.full((8_000_000,), float(i))}}, "
+        'sys.argv[1])\n')
+    target = tmp_path / 'latest.pth'
+    rng = random.Random(0)
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, '-c', writer, str(target)], cwd=ROOT,
+                                env=dict(os.environ, PYTHONPATH=ROOT))
+        time.sleep(4 + rng.uniform(0, 1.0))  # the import takes ~3 s, then ~20 writes/s
+        proc.kill()
+        proc.wait()
+        if target.exists():
+            w = saved(target)['state_dict']['w']
+            assert w.numel() == 8_000_000 and bool((w == w[0]).all())
+    assert target.exists()
+    assert [p for p in os.listdir(tmp_path) if p.endswith('.pth')] == ['latest.pth']
+
+
+def test_broken_last_checkpoint_pointer_falls_back_to_newest_complete_file(tmp_path):
+    for i in (1, 2):
+        torch.save({'state_dict': {}, 'meta': {'iter': i}}, tmp_path / f'iter_{i}.pth')
+        os.utime(tmp_path / f'iter_{i}.pth', (i, i))
+    (tmp_path / '.tmp-123-iter_3.pth').write_bytes(b'half a checkpoint')
+    (tmp_path / 'last_checkpoint').write_text('')  # killed between truncate and write
+    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_1.pth'))
+    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_1.pth')  # as upstream
+    os.remove(tmp_path / 'last_checkpoint')
+    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
