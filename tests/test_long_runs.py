@@ -116,15 +116,22 @@ def test_timed_checkpoints_keep_the_newest_and_point_last_checkpoint(setup, tmp_
 
 # ---- signals and kills (real processes) -------------------------------------------------------
 
-def _train_process(work_dir, setup, *extra, epochs=12):
+def _train_process(work_dir, setup, *extra, epochs=12, resume=False):
+    """tools/train.py in its own process (one thread, so every run computes alike)."""
     cmd = [sys.executable, '-u', osp.join(ROOT, 'tools/train.py'), osp.join(ROOT, MIMCO),
-           '--work-dir', str(work_dir), '--cfg-options', *options(MIMCO, setup, epochs),
-           'default_hooks.logger.interval=1', *extra]
+           '--work-dir', str(work_dir), *(['--resume'] if resume else []), '--cfg-options',
+           *options(MIMCO, setup, epochs), 'default_hooks.logger.interval=1', *extra]
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
     # own session: a signal to its process group reaches the dataloader workers too, as a
     # Slurm signal does, and never this test process
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _finish(proc, expected=0, timeout=300):
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == expected, out[-3000:]
+    return out
 
 
 def _wait_for_iteration(proc, iteration, log):
@@ -139,7 +146,7 @@ def _wait_for_iteration(proc, iteration, log):
 @pytest.fixture(scope='module')
 def reference_12_epochs(setup, tmp_path_factory):
     work = tmp_path_factory.mktemp('ref12')
-    run_train(MIMCO, work, *options(MIMCO, setup, epochs=12))
+    _finish(_train_process(work, setup))
     return saved(work / 'epoch_12.pth')
 
 
@@ -160,7 +167,7 @@ def test_sigterm_to_the_job_saves_exits_75_and_resumes_exactly(setup, tmp_path,
     assert osp.basename(latest).startswith('iter_')
     interrupted_at = saved(latest)['meta']['iter']
     assert 3 <= interrupted_at < 48
-    run_train(MIMCO, work, *options(MIMCO, setup, epochs=12), resume=True)
+    _finish(_train_process(work, setup, resume=True))
     assert_same_training_state(saved(work / 'epoch_12.pth'), reference_12_epochs)
 
 
@@ -177,9 +184,8 @@ def test_kill_9_at_a_random_moment_never_breaks_resume(setup, tmp_path, referenc
     proc.wait(timeout=60)
     for path in glob.glob(str(work / '*.pth')):
         saved(path)  # every file under a checkpoint name is complete
-    run_train(MIMCO, work, *options(MIMCO, setup, epochs=12),
-              'default_hooks.checkpoint.by_epoch=False', 'default_hooks.checkpoint.interval=1',
-              resume=True)
+    _finish(_train_process(work, setup, 'default_hooks.checkpoint.by_epoch=False',
+                           'default_hooks.checkpoint.interval=1', resume=True))
     assert_same_training_state(saved(work / 'iter_48.pth'), reference_12_epochs)
 
 

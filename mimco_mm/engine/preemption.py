@@ -13,11 +13,13 @@ All processes take the same decision (one scalar all-reduce per iteration), so e
 at the same iteration. Resuming from these checkpoints is exact with
 ResumableEpochBasedTrainLoop.
 """
+import atexit
 import functools
 import os
 import os.path as osp
 import signal
 import time
+import weakref
 
 import torch
 import torch.distributed as torch_dist
@@ -33,6 +35,17 @@ PREEMPTED_EXIT_CODE = 75  # sysexits EX_TEMPFAIL: "try again later"
 
 class RunPreempted(SystemExit):
     """Raised after the preemption checkpoint is written; exits with PREEMPTED_EXIT_CODE."""
+
+
+def shutdown_dataloader_workers(loop):
+    """Stop a train loop's dataloader workers through their queues (they ignore SIGTERM, so the
+    SIGTERM that multiprocessing sends them at interpreter exit would not)."""
+    if loop is None:
+        return
+    for iterator in (getattr(loop, 'data_iterator', None),
+                     getattr(getattr(loop, 'dataloader', None), '_iterator', None)):
+        if iterator is not None and hasattr(iterator, '_shutdown_workers'):
+            iterator._shutdown_workers()
 
 
 def _worker_init_ignoring_signals(signums, original, worker_id):
@@ -78,6 +91,10 @@ class PreemptionCheckpointHook(Hook):
         loader = runner.train_loop.dataloader
         loader.worker_init_fn = functools.partial(_worker_init_ignoring_signals, self.signums,
                                                   loader.worker_init_fn)
+        # whatever ends the process (preemption, an error, Ctrl-C), stop the workers first:
+        # atexit runs handlers last-in first-out, so this runs before multiprocessing's own
+        loop = weakref.ref(runner.train_loop)
+        atexit.register(lambda: shutdown_dataloader_workers(loop()))
         self._last_save = time.monotonic()
 
     def after_train(self, runner):
@@ -109,6 +126,7 @@ class PreemptionCheckpointHook(Hook):
                       f'iteration {runner.iter + 1}; exiting with code {PREEMPTED_EXIT_CODE}. '
                       f'Continue with tools/train.py CONFIG --resume (tools/slurm_train.sh '
                       f'requeues itself)', logger='current', level=30)
+            shutdown_dataloader_workers(runner.train_loop)
             raise RunPreempted(PREEMPTED_EXIT_CODE)
 
     def save(self, runner):

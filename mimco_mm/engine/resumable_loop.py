@@ -111,7 +111,8 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self._skip_batches = 0
         sampler.start_at(done * self.dataloader.batch_size)
         self._epoch_start_iter = self._iter - done
-        for idx, data_batch in enumerate(self.dataloader, start=done):
+        self.data_iterator = iter(self.dataloader)  # kept: PreemptionCheckpointHook shuts it down
+        for idx, data_batch in enumerate(self.data_iterator, start=done):
             self.run_iter(idx, data_batch)
             if self._rollback_to is not None:
                 return  # the epoch is abandoned; run() rolls back
@@ -123,6 +124,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         super().run_iter(idx, data_batch)
 
     _skip_batches = 0
+    data_iterator = None
 
     # ---- resume and rollback -------------------------------------------------------------------
 
