@@ -1,0 +1,198 @@
+"""Bad data before and during a run: tools/data/check_dataset.py finds every kind of bad file,
+tools/data/imagenet_meta.py writes mmpretrain's annotation files from the ILSVRC layout, a bad
+image met in training is an error naming it (or, opted in, a logged skip), and num_workers=0
+works with configs that ask for persistent workers."""
+import hashlib
+import io
+import json
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_image_folder, run_train
+from mimco_mm.compat import BadImageError
+from tools._common import ROOT, load_config
+from tools.analysis.benchmark_step import random_teacher_checkpoint
+from tools.data import check_dataset, imagenet_meta
+
+MIMCO = 'configs/mimco/vit-tiny_cpu.py'
+
+
+def _jpeg_bytes(size=40, mode='RGB'):
+    buf = io.BytesIO()
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (size, size, 3), np.uint8))
+    img.convert(mode).save(buf, format='JPEG')
+    return buf.getvalue()
+
+
+def _png_bytes(size=40):
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (size, size, 3), np.uint8)).save(
+        buf, format='PNG')
+    return buf.getvalue()
+
+
+BAD_FILES = {  # relative path -> (bytes, the kind check_dataset must report)
+    'class_0/zero.jpg': (b'', 'empty_file'),
+    'class_0/truncated.jpg': (_jpeg_bytes()[:400], 'truncated'),
+    'class_0/truncated.png': (_png_bytes()[:300], 'truncated'),
+    'class_0/png_named.JPEG': (_png_bytes(), 'wrong_extension'),
+    'class_1/cmyk.jpg': (_jpeg_bytes(mode='CMYK'), 'non_rgb'),
+    'class_1/gray.jpg': (_jpeg_bytes(mode='L'), 'non_rgb'),
+    'class_1/notes.jpg': (b'these are not pixels\n' * 20, 'unreadable'),
+    'class_1/tiny.png': (_png_bytes(size=8), 'too_small'),
+}
+
+
+@pytest.fixture()
+def bad_folder(tmp_path):
+    root = make_image_folder(str(tmp_path / 'data'), classes=2, per_class=6)
+    for rel, (data, _) in BAD_FILES.items():
+        with open(osp.join(root, 'train', rel), 'wb') as f:
+            f.write(data)
+    os.makedirs(osp.join(root, 'train', 'class_2'))  # a class with no image
+    return osp.join(root, 'train')
+
+
+def _digest(folder):
+    h = hashlib.sha256()
+    for dirpath, _, files in sorted(os.walk(folder)):
+        for name in sorted(files):
+            with open(osp.join(dirpath, name), 'rb') as f:
+                h.update(name.encode() + f.read())
+    return h.hexdigest()
+
+
+def test_preflight_reports_each_kind_of_bad_file_and_writes_a_clean_list(bad_folder, tmp_path,
+                                                                        capsys):
+    before = _digest(bad_folder)
+    report, clean = tmp_path / 'report.json', tmp_path / 'clean.txt'
+    status = check_dataset.main([bad_folder, '--min-size', '16', '--workers', '2',
+                                 '--report', str(report), '--write-clean-list', str(clean)])
+    assert status == 1
+    found = json.loads(report.read_text())['folder']
+    for rel, (_, kind) in BAD_FILES.items():
+        assert osp.join(bad_folder, rel) in {item['path'] for item in found[kind]}, (rel, kind)
+    assert found['empty_class'] == [dict(path='class_2', detail='no images')]
+    assert 'CMYK' in json.dumps(found['non_rgb']) and 'PNG data' in json.dumps(
+        found['wrong_extension'])
+    good = [line.split() for line in clean.read_text().splitlines()]
+    assert len(good) == 12 and all(rel.endswith('.png') and rel.split('/')[1][0].isdigit()
+                                   for rel, _ in good)
+    assert {label for _, label in good} == {'0', '1'}
+    assert _digest(bad_folder) == before  # images are never touched
+    out = capsys.readouterr().out
+    assert 'truncated' in out and 'FOUND problems' in out
+
+
+def test_preflight_of_a_config_reads_its_annotation_file(bad_folder, tmp_path):
+    """Through a training config: the crop size (32) is the minimum, annotation entries whose
+    file is missing are reported, and the clean list makes the same config pass."""
+    data_root = osp.dirname(bad_folder)
+    ann = tmp_path / 'ann.txt'
+    ann.write_text('class_0/0.png 0\nclass_1/0.png 1\nclass_0/gone.png 0\nclass_1/tiny.png 1\n')
+    opts = ['--cfg-options', f'train_dataloader.dataset.data_root={data_root}',
+            f'train_dataloader.dataset.ann_file={ann}']
+    report = tmp_path / 'report.json'
+    clean = tmp_path / 'clean.txt'
+    status = check_dataset.main([osp.join(ROOT, MIMCO), '--report', str(report),
+                                 '--write-clean-list', str(clean), *opts])
+    assert status == 1
+    found = json.loads(report.read_text())['train']
+    assert [osp.basename(i['path']) for i in found['missing_file']] == ['gone.png']
+    assert [osp.basename(i['path']) for i in found['too_small']] == ['tiny.png']  # 8 < 32
+    assert clean.read_text().split('\n')[:2] == ['class_0/0.png 0', 'class_1/0.png 1']
+    opts[-1] = f'train_dataloader.dataset.ann_file={clean}'
+    assert check_dataset.main([osp.join(ROOT, MIMCO), *opts]) == 0
+
+
+def test_ignored_kinds_are_reported_but_do_not_fail(tmp_path):
+    root = make_image_folder(str(tmp_path / 'data'), classes=1, per_class=3)
+    with open(osp.join(root, 'train', 'class_0', 'gray.jpg'), 'wb') as f:
+        f.write(_jpeg_bytes(mode='L'))
+    folder = osp.join(root, 'train')
+    assert check_dataset.main([folder]) == 1
+    assert check_dataset.main([folder, '--ignore', 'non_rgb']) == 0
+
+
+def test_imagenet_meta_from_the_ilsvrc_layout(tmp_path):
+    from scipy.io import savemat
+    wnids = ['n01440764', 'n01443537', 'n02119789']  # sorted = mmpretrain's label order
+    for w in wnids:
+        os.makedirs(tmp_path / 'train' / w)
+        for i in range(2):
+            (tmp_path / 'train' / w / f'{w}_{i}.JPEG').write_bytes(b'x')
+    os.makedirs(tmp_path / 'val')
+    truth = ['n02119789', 'n01440764', 'n01443537', 'n02119789']
+    for i in range(4):
+        (tmp_path / 'val' / f'ILSVRC2012_val_{i + 1:08d}.JPEG').write_bytes(b'x')
+    # Kaggle's CSV
+    csv = tmp_path / 'LOC_val_solution.csv'
+    csv.write_text('ImageId,PredictionString\n' + ''.join(
+        f'ILSVRC2012_val_{i + 1:08d},{w} 1 2 3 4 {w} 5 6 7 8\n' for i, w in enumerate(truth)))
+    assert imagenet_meta.main([str(tmp_path), '--val-labels', str(csv)]) == 0
+    train = (tmp_path / 'meta' / 'train.txt').read_text().splitlines()
+    assert train[0] == 'n01440764/n01440764_0.JPEG 0' and train[-1].endswith(' 2')
+    expected_val = [f'ILSVRC2012_val_{i + 1:08d}.JPEG {wnids.index(w)}'
+                    for i, w in enumerate(truth)]
+    assert (tmp_path / 'meta' / 'val.txt').read_text().splitlines() == expected_val
+    # the devkit: ILSVRC2012_IDs in meta.mat order (kit fox first), which is not sorted order
+    ids = {'n02119789': 1, 'n01440764': 2, 'n01443537': 3}
+    synsets = np.array([(ids[w], w) for w in ['n02119789', 'n01440764', 'n01443537']],
+                       dtype=[('ILSVRC2012_ID', 'O'), ('WNID', 'O')])
+    savemat(tmp_path / 'meta.mat', {'synsets': synsets})
+    gt = tmp_path / 'ILSVRC2012_validation_ground_truth.txt'
+    gt.write_text(''.join(f'{ids[w]}\n' for w in truth))
+    os.remove(tmp_path / 'meta' / 'val.txt')
+    with pytest.raises(ValueError, match='--devkit-meta'):
+        imagenet_meta.main([str(tmp_path), '--val-labels', str(gt)])
+    imagenet_meta.main([str(tmp_path), '--val-labels', str(gt), '--devkit-meta',
+                        str(tmp_path / 'meta.mat')])
+    assert (tmp_path / 'meta' / 'val.txt').read_text().splitlines() == expected_val
+
+
+@pytest.fixture(scope='module')
+def folder_with_a_truncated_png(tmp_path_factory):
+    root = tmp_path_factory.mktemp('bad_training')
+    data = make_image_folder(str(root / 'data'), classes=2, per_class=8)
+    bad = osp.join(data, 'train', 'class_1', '3.png')
+    with open(bad, 'r+b') as f:
+        f.truncate(200)
+    teacher = random_teacher_checkpoint(load_config(osp.join(ROOT, MIMCO)).model.teacher,
+                                        str(root / 'teacher.pth'))
+    common = [f'train_dataloader.dataset.data_root={data}', f'model.teacher.checkpoint={teacher}',
+              'train_dataloader.batch_size=4', 'train_cfg.max_epochs=1']
+    return dict(root=root, bad=bad, common=common)
+
+
+def test_a_bad_image_in_training_is_an_error_naming_it(folder_with_a_truncated_png):
+    setup = folder_with_a_truncated_png
+    with pytest.raises(BadImageError) as err:
+        run_train(MIMCO, setup['root'] / 'strict', *setup['common'])
+    assert setup['bad'] in str(err.value) and 'tools/data/check_dataset.py' in str(err.value)
+    assert 'skip_bad_images=True' in str(err.value)
+
+
+def test_skip_bad_images_opt_in_logs_the_file_and_trains_on(folder_with_a_truncated_png):
+    setup = folder_with_a_truncated_png
+    work = setup['root'] / 'skip'
+    runner = run_train(MIMCO, work, *setup['common'],
+                       'train_dataloader.dataset.pipeline.0.skip_bad_images=True')
+    assert runner.iter == 4
+    log = ''.join(open(osp.join(d, f)).read() for d, _, files in os.walk(work)
+                  for f in files if f.endswith('.log'))
+    assert f'skipping unreadable image {setup["bad"]}' in log
+
+
+def test_zero_workers_with_persistent_workers_in_the_config():
+    from mmengine.runner import Runner
+    loader = Runner.build_dataloader(dict(
+        dataset=list(range(8)), sampler=dict(type='DefaultSampler', shuffle=False), batch_size=4,
+        num_workers=0, persistent_workers=True))
+    assert list(loader) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    with pytest.raises(ValueError, match='persistent_workers'):  # PyTorch itself still refuses
+        __import__('torch').utils.data.DataLoader(list(range(8)), num_workers=0,
+                                                  persistent_workers=True)
