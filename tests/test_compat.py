@@ -52,11 +52,12 @@ def test_missing_checkpoint_names_the_file(tmp_path):
 
 def test_getattr_stand_in_allows_only_history_buffer_statistics():
     from mmengine.logging import HistoryBuffer
-    assert compat.checkpoint_loading._history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
+    getattr_stand_in = compat.checkpoint_loading._history_buffer_getattr
+    assert getattr_stand_in(HistoryBuffer, 'mean') is HistoryBuffer.mean
     with pytest.raises(Exception, match='only HistoryBuffer'):
-        compat.checkpoint_loading._history_buffer_getattr(os, 'system')
+        getattr_stand_in(os, 'system')
     with pytest.raises(Exception, match='only HistoryBuffer'):
-        compat.checkpoint_loading._history_buffer_getattr(HistoryBuffer, '__init__')
+        getattr_stand_in(HistoryBuffer, '__init__')
 
 
 def _image(seed=0):
@@ -68,7 +69,8 @@ def test_adjust_hue_positive_matches_mmcv(backend):
     img = _image()
     for factor in (0.0, 0.05, 0.1, 0.5):
         expected = compat.adjust_hue._mmcv_adjust_hue(img, factor, backend=backend)
-        np.testing.assert_array_equal(compat.adjust_hue.adjust_hue(img, factor, backend=backend), expected)
+        fixed = compat.adjust_hue.adjust_hue(img, factor, backend=backend)
+        np.testing.assert_array_equal(fixed, expected)
 
 
 def test_adjust_hue_negative_wraps_like_numpy1():

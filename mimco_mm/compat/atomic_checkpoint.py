@@ -8,6 +8,7 @@ it start from scratch). Two fixes:
 
 - `LocalBackend.put` / `put_text` write to a hidden temporary file in the same folder, fsync it,
   then rename it over the target (atomic on POSIX): the target is the old file or the new one.
+  What a killed writer left behind is deleted by the next write of the same file.
 - `find_latest_checkpoint(path)` returns what `last_checkpoint` names when that file exists (as
   upstream); when the pointer is missing, empty or names a missing file, it falls back to the
   newest complete `*.pth` in the folder (every `*.pth` is complete, given the first fix).
@@ -16,7 +17,19 @@ import glob
 import os
 import os.path as osp
 
-TMP_PREFIX = '.tmp-'  # hidden and without the .pth suffix: never taken for a checkpoint
+TMP_PREFIX, TMP_SUFFIX = '.tmp-', '.part'  # hidden, not *.pth: never taken for a checkpoint
+
+
+def _remove_stale_parts(folder, basename):
+    """Delete what killed writers of `basename` left behind (their process no longer exists)."""
+    for path in glob.glob(osp.join(folder, f'{TMP_PREFIX}*-{basename}{TMP_SUFFIX}')):
+        pid = osp.basename(path)[len(TMP_PREFIX):].split('-', 1)[0]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            os.remove(path)
+        except (ValueError, PermissionError):
+            pass
 
 
 def write_bytes_atomic(obj, filepath):
@@ -27,7 +40,7 @@ def write_bytes_atomic(obj, filepath):
     target = osp.realpath(str(filepath))
     folder = osp.dirname(target)
     os.makedirs(folder, exist_ok=True)
-    tmp = osp.join(folder, f'{TMP_PREFIX}{os.getpid()}-{osp.basename(target)}')
+    tmp = osp.join(folder, f'{TMP_PREFIX}{os.getpid()}-{osp.basename(target)}{TMP_SUFFIX}')
     try:
         with open(tmp, 'wb') as f:
             f.write(obj)
@@ -37,6 +50,7 @@ def write_bytes_atomic(obj, filepath):
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+    _remove_stale_parts(folder, osp.basename(target))
 
 
 def put(self, obj, filepath):

@@ -28,7 +28,8 @@ def _history_buffer_getattr(obj, name):
     if obj is HistoryBuffer and name in ('min', 'max', 'current', 'mean'):
         return getattr(obj, name)
     raise pickle.UnpicklingError(
-        f'checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer statistics are allowed')
+        f'checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer statistics are '
+        f'allowed')
 
 
 def allowed_checkpoint_globals():

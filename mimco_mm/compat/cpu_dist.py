@@ -1,4 +1,5 @@
-"""CPU-only multi-process runs (gloo): mmengine's launcher selects a CUDA device even without one."""
+"""CPU-only multi-process runs (gloo): mmengine's launcher selects a CUDA device even without
+one."""
 import torch
 
 def install():

@@ -1,6 +1,8 @@
-"""Data the project makes or ships (no downloads): bundled real images, generated COCO / ADE sets."""
+"""Data the project makes or ships (no downloads): bundled real images, generated COCO / ADE
+sets; and the sampler / dataset wrapper behind exact mid-epoch resume."""
 from .bundled import export_mnist5k
 from .resumable import ResumableSampler, SeededDataset
 from .synthetic import make_ade_segmentation, make_coco_instances
 
-__all__ = ['export_mnist5k', 'ResumableSampler', 'SeededDataset', 'make_ade_segmentation', 'make_coco_instances']
+__all__ = ['export_mnist5k', 'ResumableSampler', 'SeededDataset', 'make_ade_segmentation',
+           'make_coco_instances']

@@ -64,7 +64,7 @@ class SeededDataset(torch.utils.data.Dataset):
         epoch, replay, index = key
         in_main_process = torch.utils.data.get_worker_info() is None
         saved = get_global_rng_state() if in_main_process else None
-        seed_everything(SAMPLE, self.seed, replay, epoch, index)
+        seed_everything(SAMPLE, self.seed, replay, epoch, index, devices=False)
         try:
             return self.dataset[index]
         finally:

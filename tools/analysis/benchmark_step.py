@@ -81,6 +81,12 @@ def train_step(model, optimizer, images, samples, dtype):
     optimizer.step()
 
 
+def device_name(device):
+    """'cuda (NVIDIA H100 ...)' or 'cpu (2 threads)': what a timing was measured on."""
+    return device.type + (f' ({torch.cuda.get_device_name()})' if device.type == 'cuda' else
+                          f' ({torch.get_num_threads()} threads)')
+
+
 def timed(fn, device):
     if device.type == 'cuda':
         torch.cuda.synchronize()
@@ -127,9 +133,7 @@ def main(argv=None):
                 torch.cuda.synchronize()
                 run['peak'] = torch.cuda.max_memory_allocated() / 2**30
 
-    what = f'{args.batch} images, {args.dtype} autocast, {device.type}' + (
-        f' ({torch.cuda.get_device_name()})' if device.type == 'cuda' else
-        f' ({torch.get_num_threads()} threads)')
+    what = f'{args.batch} images, {args.dtype} autocast, {device_name(device)}'
     print(f'\ntrain step, median of {args.iters} alternating steps, {what}')
     print('| model | s / step | images / s | peak memory |')
     print('|---|---|---|---|')
