@@ -1,0 +1,101 @@
+"""The architecture a checkpoint's weights were trained in, recorded in the checkpoint and checked
+at every load.
+
+Tensor shapes do not pin a network down: mmpretrain's attention weights have the same shape for
+6 and 12 heads, so a 12-head ViT-S checkpoint (MoCo v3's, or our `student_12heads` ablation)
+loads without a word into the 6-head downstream configs and is evaluated as a different
+network. Every checkpoint we write carries, in `meta['architecture']`, the hyper-parameters of
+each backbone in it, keyed by its state-dict prefix (`'backbone'`, `'teacher.backbone'`, or `''`
+for a bare backbone file); a load compares them with the module being loaded and names every
+difference.
+
+    describe(module)               -> dict of hyper-parameters, or None for an unknown module
+    record(model)                  -> {prefix: description} for every known backbone inside
+    check(module, checkpoint, prefix, source)   raises ArchitectureMismatch
+"""
+
+ARCH_KEY = 'architecture'
+
+
+class ArchitectureMismatch(ValueError):
+    """The module being loaded is not the network the checkpoint's weights were trained in."""
+
+
+def _vit(module):
+    layer = module.layers[0]
+    gamma = getattr(layer.attn, 'gamma1', None)
+    return dict(
+        family='vit', embed_dims=module.embed_dims, num_layers=module.num_layers,
+        num_heads=layer.attn.num_heads, feedforward_channels=layer.ffn.feedforward_channels,
+        patch_size=module.patch_embed.projection.kernel_size[0],
+        img_size=list(module.img_size) if hasattr(module, 'img_size') else None,
+        cls_token=module.cls_token is not None, num_extra_tokens=module.num_extra_tokens,
+        pos_embed='absolute', ln_eps=layer.ln1.eps,
+        layer_scale=gamma is not None and type(gamma).__name__ != 'Identity',
+        rel_pos=False, window_size=None)
+
+
+def _swin(module):
+    return dict(
+        family='swin', embed_dims=module.embed_dims,
+        depths=[len(stage.blocks) for stage in module.stages],
+        num_heads=[stage.blocks[0].attn.w_msa.num_heads for stage in module.stages],
+        window_size=list(module.stages[0].blocks[0].attn.w_msa.window_size),
+        patch_size=module.patch_embed.projection.kernel_size[0],
+        ln_eps=module.stages[0].blocks[0].norm1.eps)
+
+
+def describe(module):
+    """Hyper-parameters of a ViT (mmpretrain VisionTransformer and subclasses: MimCoViT,
+    MoCoV3ViT) or a Swin Transformer; None for any other module."""
+    from mmpretrain.models import SwinTransformer, VisionTransformer
+    if isinstance(module, VisionTransformer):
+        return _vit(module)
+    if isinstance(module, SwinTransformer):
+        return _swin(module)
+    return None
+
+
+def record(model):
+    """{state-dict prefix: description} for every ViT / Swin inside `model` (itself included,
+    under ''), outermost first; nested backbones (a momentum encoder's copy) are recorded too."""
+    found = {}
+    for name, module in model.named_modules():
+        description = describe(module)
+        if description is not None and not any(
+                name.startswith(outer + '.') for outer in found if outer):
+            found[name] = description
+    return found
+
+
+def differences(expected, actual):
+    """['num_heads: checkpoint 12, model 6', ...] for every hyper-parameter that differs."""
+    keys = sorted(set(expected) | set(actual))
+    return [f'{k}: checkpoint {expected.get(k)!r}, model {actual.get(k)!r}' for k in keys
+            if expected.get(k) != actual.get(k)]
+
+
+def check(module, checkpoint, prefix, source):
+    """Raise ArchitectureMismatch unless `checkpoint` records, under `prefix` (a state-dict
+    prefix such as 'backbone.' or ''), the architecture of `module`. Modules we cannot describe
+    are not checked."""
+    actual = describe(module)
+    if actual is None:
+        return
+    key = (prefix or '').rstrip('.')
+    recorded = (checkpoint.get('meta') or {}).get(ARCH_KEY) if isinstance(checkpoint, dict) \
+        else None
+    if not recorded or key not in recorded:
+        raise ArchitectureMismatch(
+            f'{source} does not record the architecture of its {key or "weights"!r} (meta.'
+            f'{ARCH_KEY}): without it, a checkpoint with another head count loads into '
+            f'{type(module).__name__} without a word. Checkpoints written by tools/train.py and '
+            f'the converters under tools/model_converters/ record it; convert official or '
+            f'third-party files with those converters.')
+    diff = differences(recorded[key], actual)
+    if diff:
+        raise ArchitectureMismatch(
+            f'{source} (prefix {prefix!r}) was trained as a different network than the '
+            f'{type(module).__name__} being loaded: ' + '; '.join(diff) + '. Use the config '
+            f'that matches the checkpoint (e.g. the 12-head ViT-S configs for a 12-head '
+            f'checkpoint).')
