@@ -15,6 +15,10 @@ difference.
 """
 
 ARCH_KEY = 'architecture'
+# Recorded but not required to match: a downstream ViT may run at another resolution
+# (mmpretrain interpolates the position embedding on load, the standard transfer practice;
+# e.g. UPerNet at 512 px from a 224-px checkpoint).
+NOT_COMPARED = ('img_size', )
 
 
 class ArchitectureMismatch(ValueError):
@@ -70,7 +74,7 @@ def record(model):
 
 def differences(expected, actual):
     """['num_heads: checkpoint 12, model 6', ...] for every hyper-parameter that differs."""
-    keys = sorted(set(expected) | set(actual))
+    keys = sorted((set(expected) | set(actual)) - set(NOT_COMPARED))
     return [f'{k}: checkpoint {expected.get(k)!r}, model {actual.get(k)!r}' for k in keys
             if expected.get(k) != actual.get(k)]
 

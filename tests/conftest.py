@@ -51,7 +51,10 @@ def teacher_checkpoint(tmp_path_factory):
     state = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
     state.update({f'neck.{k}': v for k, v in neck.state_dict().items()})
     path = tmp_path_factory.mktemp('teacher') / 'mocov3_tiny.pth'
-    torch.save(dict(state_dict=state, meta=dict(note='made by tests')), path)
+    from mimco_mm.architecture import describe
+    torch.save(dict(state_dict=state, meta=dict(note='made by tests',
+                                                architecture={'backbone': describe(backbone)})),
+               path)
     return str(path)
 
 

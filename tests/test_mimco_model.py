@@ -30,8 +30,8 @@ def test_teacher_weights_arrive_strictly(teacher_checkpoint):
 
 
 def test_teacher_checkpoint_mismatch_is_an_error(teacher_checkpoint, tmp_path):
-    saved = torch.load(teacher_checkpoint, weights_only=True)['state_dict']
-    saved.pop('backbone.layers.1.ln2.weight')
+    saved = torch.load(teacher_checkpoint, weights_only=True)
+    saved['state_dict'].pop('backbone.layers.1.ln2.weight')
     broken = tmp_path / 'broken.pth'
     torch.save(saved, broken)
     with pytest.raises(KeyError, match=r'broken.pth.*missing .*layers.1.ln2.weight'):
@@ -128,7 +128,7 @@ def test_teacher_sha_mismatch_refuses_resume(teacher_checkpoint, tmp_path):
     assert 'target_generator.checkpoint_sha256' in state
     other = tmp_path / 'other_teacher.pth'
     saved = torch.load(teacher_checkpoint, weights_only=True)
-    saved['meta'] = dict(note='a different file')
+    saved['meta'] = dict(saved['meta'], note='a different file')
     torch.save(saved, other)
     model_other = MODELS.build(tiny_mimco(str(other)))
     with pytest.raises(RuntimeError, match='sha256'):

@@ -63,7 +63,7 @@ def _mmpretrain_mocov3():
 
 def test_converted_checkpoint_loads_strictly_into_mmpretrain_mocov3(official, tmp_path):
     dst = tmp_path / 'mocov3_tiny.pth'
-    converter.main([str(official['path']), str(dst)])
+    converter.main([str(official['path']), str(dst), '--num-heads', '2'])
     state = torch.load(dst, weights_only=True)['state_dict']
     model = _mmpretrain_mocov3()
     model.load_state_dict(state, strict=True)  # every key, both ways
@@ -71,7 +71,7 @@ def test_converted_checkpoint_loads_strictly_into_mmpretrain_mocov3(official, tm
 
 def test_teacher_features_equal_timm(official, tmp_path):
     dst = tmp_path / 'mocov3_tiny.pth'
-    converter.main([str(official['path']), str(dst)])
+    converter.main([str(official['path']), str(dst), '--num-heads', '2'])
     x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     for encoder, prefix in (('base', ''), ('momentum', 'momentum_encoder.module.')):
         teacher = MODELS.build(dict(
@@ -92,3 +92,15 @@ def test_unknown_key_is_an_error():
         converter.convert({'module.queue': torch.zeros(1)})
     with pytest.raises(KeyError, match='blocks.0.attn.rel_pos'):
         converter.convert({'module.base_encoder.blocks.0.attn.rel_pos': torch.zeros(1)})
+
+
+def test_head_count_is_recorded_and_never_guessed(official, tmp_path):
+    dst = tmp_path / 'mocov3_tiny.pth'
+    with pytest.raises(ValueError, match='--num-heads'):  # 'vit_tiny' is no official name
+        converter.main([str(official['path']), str(dst)])
+    assert not dst.exists()
+    converter.main([str(official['path']), str(dst), '--num-heads', '2'])
+    recorded = torch.load(dst, weights_only=True)['meta']['architecture']
+    assert recorded['backbone']['num_heads'] == 2 and recorded['backbone']['num_layers'] == 2
+    assert recorded['momentum_encoder.module.0'] == recorded['backbone']
+    assert converter.OFFICIAL_HEADS == {'vit_small': 12, 'vit_base': 12}

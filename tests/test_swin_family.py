@@ -4,6 +4,8 @@ from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from mimco_mm.architecture import describe
+
 SWIN_ARCH = dict(embed_dims=16, depths=[1, 1], num_heads=[1, 2])  # 32 px -> 8x8 -> 4x4 tokens
 
 
@@ -49,7 +51,8 @@ def test_mimco_with_a_swin_student_pools_the_mask_onto_output_tokens(tmp_path):
     teacher_backbone = MODELS.build(tiny_swin())
     ckpt = tmp_path / 'moby_tiny.pth'
     torch.save({'state_dict': {'backbone.' + k: v
-                               for k, v in teacher_backbone.state_dict().items()}}, ckpt)
+                               for k, v in teacher_backbone.state_dict().items()},
+                'meta': {'architecture': {'backbone': describe(teacher_backbone)}}}, ckpt)
     model = MODELS.build(dict(
         type='MimCo',
         backbone=tiny_swin('SimMIMSwinTransformer'),

@@ -88,8 +88,9 @@ def random_init_checkpoint(path):
                                            .model.backbone))
     student.init_weights()
     os.makedirs(osp.dirname(path), exist_ok=True)
-    torch.save(dict(state_dict={'backbone.' + k: v for k, v in student.state_dict().items()}),
-               path)
+    from mimco_mm.architecture import describe
+    torch.save(dict(state_dict={'backbone.' + k: v for k, v in student.state_dict().items()},
+                    meta=dict(architecture={'backbone': describe(student)})), path)
     return path
 
 

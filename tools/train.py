@@ -57,6 +57,8 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    # every checkpoint records its backbones' architecture, which every load then checks
+    runner.register_hook(dict(type='RecordArchitectureHook'))
     runner.train()
     close_process_group()
     return runner

@@ -1,14 +1,14 @@
 """`init_cfg=dict(type='Pretrained', ...)` loads with strict=False and only warns, so a wrong prefix
 trains from scratch in silence. Our `Pretrained` takes `strict=True` (with `allow_missing` /
-`allow_unexpected` name patterns) and then raises on any other mismatch. Without `strict` it
-behaves exactly like mmengine's."""
+`allow_unexpected` name patterns) and then raises on any other mismatch, and on an architecture
+that differs from the one the checkpoint records (mimco_mm/architecture.py: 12 vs 6 heads loads
+without a key mismatch). Without `strict` it behaves exactly like mmengine's."""
 from .checkpoint_loading import load_checkpoint_file
 
 def _checked_pretrained_class():
     import fnmatch
 
     from mmengine.model.weight_init import PretrainedInit
-    from mmengine.runner.checkpoint import _load_checkpoint_with_prefix
 
     class CheckedPretrainedInit(PretrainedInit):
         """mmengine's PretrainedInit plus an opt-in strict mode.
@@ -29,12 +29,14 @@ def _checked_pretrained_class():
         def __call__(self, module):
             if not self.strict:
                 return super().__call__(module)
-            if self.prefix is None:
-                state = load_checkpoint_file(self.checkpoint, self.map_location)
-                state = state.get('state_dict', state)
-            else:
-                state = _load_checkpoint_with_prefix(self.prefix, self.checkpoint,
-                                                     map_location=self.map_location)
+            from mimco_mm.architecture import check
+            checkpoint = load_checkpoint_file(self.checkpoint, self.map_location)
+            state = checkpoint.get('state_dict', checkpoint)
+            if self.prefix is not None:
+                state = {k[len(self.prefix):]: v for k, v in state.items()
+                         if k.startswith(self.prefix)}
+                if not state:
+                    raise KeyError(f'{self.checkpoint} has no key starting with {self.prefix!r}')
             own = module.state_dict()
             missing = [k for k in own if k not in state and
                        not any(fnmatch.fnmatch(k, p) for p in self.allow_missing)]
@@ -46,6 +48,9 @@ def _checked_pretrained_class():
                     f'{type(module).__name__}: missing {missing[:8]} ({len(missing)}), '
                     f'unexpected {unexpected[:8]} ({len(unexpected)}). A wrong prefix or '
                     f'architecture would otherwise train from scratch without a word.')
+            # the weights' shapes do not pin the network down (6 vs 12 heads): compare the
+            # architecture the checkpoint records with this module's
+            check(module, checkpoint, self.prefix or '', self.checkpoint)
             module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
             from mmengine.logging import print_log
             print_log(f'loaded {sum(k in state for k in own)}/{len(own)} tensors of '

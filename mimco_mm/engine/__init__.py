@@ -1,4 +1,5 @@
 """Training machinery shared by the three libraries (registered in MMEngine's root registries)."""
+from .architecture_hook import RecordArchitectureHook
 from .layer_decay import ViTLayerDecayConstructor
 from .nonfinite_guard import NonFiniteCheckpointError, NonFiniteGuardHook, NonFiniteLossError
 from .preemption import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook, RunPreempted
@@ -6,4 +7,4 @@ from .resumable_loop import ResumableEpochBasedTrainLoop
 
 __all__ = ['ViTLayerDecayConstructor', 'NonFiniteGuardHook', 'NonFiniteLossError',
            'NonFiniteCheckpointError', 'PreemptionCheckpointHook', 'PREEMPTED_EXIT_CODE',
-           'RunPreempted', 'ResumableEpochBasedTrainLoop']
+           'RunPreempted', 'ResumableEpochBasedTrainLoop', 'RecordArchitectureHook']

@@ -2,7 +2,8 @@
 
 Frozen means frozen, and each rule below closes a hole OpenMMLab leaves open:
 - weights are loaded strictly in `__init__` from the teacher's own checkpoint: a missing or an
-  unexpected key is an error naming the file, never a warning;
+  unexpected key is an error naming the file, never a warning, and so is an architecture other
+  than the one the checkpoint records (heads, depth, ...: mimco_mm/architecture.py);
 - its parameters become buffers in `__init__`, i.e. before MMEngine builds the optimizer and
   the DDP wrapper: `model.parameters()` never yields a teacher tensor, so none reaches a param
   group or a gradient bucket, and no `find_unused_parameters` is needed;
@@ -21,6 +22,7 @@ import torch
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
+from mimco_mm.architecture import check as check_architecture
 from mimco_mm.compat import load_checkpoint_file
 
 
@@ -115,8 +117,11 @@ class ContrastiveTeacher(BaseModule):
                 f'tools/train.py configs/mocov3/vit-s_300e.py), or convert an official MoCo v3 '
                 f'checkpoint with tools/model_converters/mocov3_to_mmpretrain.py, then set '
                 f'model.teacher.checkpoint') from None
-        state = state.get('state_dict', state)
-        load_strict(self.backbone, state, backbone_prefix, checkpoint)
+        weights = state.get('state_dict', state)
+        load_strict(self.backbone, weights, backbone_prefix, checkpoint)
+        # the file must record the teacher's architecture, and it must be this backbone's
+        check_architecture(self.backbone, state, backbone_prefix, checkpoint)
+        state = weights
         if self.neck is not None:
             load_strict(self.neck, state, neck_prefix, checkpoint)
         sha = torch.frombuffer(bytearray(file_sha256(checkpoint)), dtype=torch.uint8)

@@ -28,13 +28,17 @@ def random_teacher_checkpoint(teacher_cfg, path):
     """Random weights at `path` in the layout a ContrastiveTeacher config reads (its backbone
     and neck under their prefixes): for timing and tests, where what it learned is irrelevant."""
     from mmpretrain.registry import MODELS
-    state = {teacher_cfg.get('backbone_prefix', 'backbone.') + k: v
-             for k, v in MODELS.build(copy.deepcopy(teacher_cfg.backbone)).state_dict().items()}
+
+    from mimco_mm.architecture import describe
+    prefix = teacher_cfg.get('backbone_prefix', 'backbone.')
+    backbone = MODELS.build(copy.deepcopy(teacher_cfg.backbone))
+    state = {prefix + k: v for k, v in backbone.state_dict().items()}
     if teacher_cfg.get('neck') is not None:
         neck = MODELS.build(copy.deepcopy(teacher_cfg.neck))
         state.update({teacher_cfg.get('neck_prefix', 'neck.') + k: v
                       for k, v in neck.state_dict().items()})
-    torch.save(dict(state_dict=state), path)
+    torch.save(dict(state_dict=state,
+                    meta=dict(architecture={prefix.rstrip('.'): describe(backbone)})), path)
     return path
 
 

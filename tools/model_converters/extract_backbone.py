@@ -5,9 +5,10 @@
 
 Default output: {'state_dict': student tensors without the `backbone.` prefix, mask token
 dropped}, which loads strictly into mmpretrain's `VisionTransformer` (or with
-`init_cfg=dict(type='Pretrained', checkpoint=DST)` and no prefix). `--to timm` renames to timm's
-ViT and checks the result by loading it strictly into `timm.models.vision_transformer.
-VisionTransformer` built from the architecture recorded in the checkpoint's config.
+`init_cfg=dict(type='Pretrained', checkpoint=DST)` and no prefix), with the architecture the
+source records copied into its meta. `--to timm` renames to timm's ViT and checks the result by
+loading it strictly into `timm.models.vision_transformer.VisionTransformer` built from that
+recorded architecture.
 """
 import argparse
 import os
@@ -32,20 +33,29 @@ def student_state(checkpoint: dict, prefix: str = 'backbone.') -> dict:
     return student
 
 
-def vit_arch(checkpoint: dict) -> dict:
-    """ViT hyper-parameters from the config text the Runner stored in the checkpoint's meta."""
-    from mmengine.config import Config
-    from mmpretrain.models import VisionTransformer
-    text = checkpoint.get('meta', {}).get('cfg')
-    if not text:
-        raise KeyError('the checkpoint has no meta.cfg (not written by tools/train.py?): cannot '
-                       'tell the number of attention heads, which the weights do not encode')
-    backbone = Config.fromstring(text, '.py').model.backbone
-    arch = backbone.arch
-    if isinstance(arch, str):
-        arch = VisionTransformer.arch_zoo[arch.lower()]
-    return dict(arch, patch_size=backbone.get('patch_size', 16),
-                img_size=backbone.get('img_size', 224))
+def recorded_architecture(checkpoint: dict, prefix: str, source: str) -> dict:
+    """The architecture the checkpoint records for the backbone under `prefix`
+    (mimco_mm/architecture.py): it travels into the extracted file and sizes the timm model."""
+    from mimco_mm.architecture import ARCH_KEY
+    recorded = (checkpoint.get('meta') or {}).get(ARCH_KEY) or {}
+    key = prefix.rstrip('.')
+    if key not in recorded:
+        raise KeyError(f'{source} records no architecture for {key!r} (meta.{ARCH_KEY}; written '
+                       f'by tools/train.py and the converters): the number of attention heads, '
+                       f'which the weights do not encode, would be a guess')
+    return recorded[key]
+
+
+def vit_arch(architecture: dict) -> dict:
+    """timm's ViT hyper-parameters from a recorded ViT architecture."""
+    if architecture.get('family') != 'vit':
+        raise ValueError(f'--to timm converts ViTs; the checkpoint records {architecture}')
+    img = architecture['img_size']
+    return dict(embed_dims=architecture['embed_dims'], num_layers=architecture['num_layers'],
+                num_heads=architecture['num_heads'],
+                feedforward_channels=architecture['feedforward_channels'],
+                patch_size=architecture['patch_size'],
+                img_size=img[0] if isinstance(img, (list, tuple)) else img)
 
 
 def to_timm(student: dict, arch: dict):
@@ -72,12 +82,16 @@ def main(argv=None):
 
     checkpoint = load_checkpoint_file(args.src)
     student = student_state(checkpoint, args.prefix)
+    architecture = recorded_architecture(checkpoint, args.prefix, args.src)
     if args.to == 'timm':
-        student, _ = to_timm(student, vit_arch(checkpoint))
+        student, _ = to_timm(student, vit_arch(architecture))
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     tmp = args.dst + '.tmp'
-    torch.save(dict(state_dict=student, meta=dict(source=osp.basename(args.src), format=args.to)),
-               tmp)
+    # a bare backbone: its architecture under the empty prefix (mmpretrain names only; timm
+    # names are for timm, which our loaders do not read)
+    meta = dict(source=osp.basename(args.src), format=args.to,
+                **({'architecture': {'': architecture}} if args.to == 'mmpretrain' else {}))
+    torch.save(dict(state_dict=student, meta=meta), tmp)
     os.replace(tmp, args.dst)
     print(f'wrote {args.dst}: {len(student)} tensors ({args.to} names)')
 

@@ -7,6 +7,10 @@ names; the 3-layer BN projector as `head.*`) and `module.predictor.*`. The resul
 `MoCoV3` layout (`backbone.*`, `neck.*`, `head.predictor.*`, `momentum_encoder.module.0/1.*`) and
 loads strictly into it; a MimCo teacher takes it with `backbone_prefix='backbone.'` (base encoder)
 or 'momentum_encoder.module.0.'. Any key the map does not know is an error, not a silent drop.
+
+The ViT's architecture is recorded in the output's meta (mimco_mm/architecture.py): sizes come
+from the tensors, the head count (which no tensor shape encodes) from the official `arch` name
+(vit_small, vit_base: 12 heads, as in moco-v3's vits.py) or `--num-heads`.
 """
 import argparse
 import hashlib
@@ -62,10 +66,33 @@ def convert(official: dict) -> dict:
     return out
 
 
+# moco-v3 vits.py: both official ViTs have 12 heads (DeiT-S has 6: a different network)
+OFFICIAL_HEADS = {'vit_small': 12, 'vit_base': 12}
+
+
+def vit_architecture(state: dict, num_heads: int) -> dict:
+    """The mmpretrain MoCoV3ViT that `state` (mmpretrain names, `backbone.*`) fits, described."""
+    from mmpretrain.registry import MODELS
+
+    from mimco_mm.architecture import describe
+    embed_dims = state['backbone.cls_token'].shape[-1]
+    num_layers = 1 + max(int(k.split('.')[2]) for k in state if k.startswith('backbone.layers.'))
+    ffn = state['backbone.layers.0.ffn.layers.0.0.weight'].shape[0]
+    patch = state['backbone.patch_embed.projection.weight'].shape[-1]
+    grid = int(round((state['backbone.pos_embed'].shape[1] - 1) ** 0.5))
+    backbone = MODELS.build(dict(
+        type='MoCoV3ViT', arch=dict(embed_dims=embed_dims, num_layers=num_layers,
+                                    num_heads=num_heads, feedforward_channels=ffn),
+        img_size=grid * patch, patch_size=patch))
+    return describe(backbone)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='official MoCo v3 checkpoint (.pth.tar)')
     parser.add_argument('dst', help='output .pth in mmpretrain MoCoV3 layout')
+    parser.add_argument('--num-heads', type=int,
+                        help='attention heads (default: from the official arch name)')
     args = parser.parse_args(argv)
     from mimco_mm.compat import load_checkpoint_file  # weights_only with the allow-list
 
@@ -73,8 +100,15 @@ def main(argv=None):
     state = convert(checkpoint.get('state_dict', checkpoint))
     with open(args.src, 'rb') as f:
         sha = hashlib.sha256(f.read()).hexdigest()
+    heads = args.num_heads or OFFICIAL_HEADS.get(checkpoint.get('arch'))
+    if heads is None:
+        raise ValueError(f'{args.src} has arch {checkpoint.get("arch")!r}: pass --num-heads (no '
+                         f'weight shape encodes it; official ViT-S and ViT-B have 12)')
+    architecture = vit_architecture(state, heads)
     meta = dict(converted_from=osp.basename(args.src), source_sha256=sha,
-                epoch=checkpoint.get('epoch'), arch=checkpoint.get('arch'))
+                epoch=checkpoint.get('epoch'), arch=checkpoint.get('arch'),
+                architecture={'backbone': architecture,
+                              'momentum_encoder.module.0': architecture})
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     tmp = args.dst + '.tmp'
     torch.save(dict(state_dict=state, meta=meta), tmp)

@@ -1,0 +1,135 @@
+"""The architecture travels with the weights and is checked at every load: a 12-head ViT-S
+checkpoint (MoCo v3's, or our 12-head ablation) has exactly the tensor shapes of a 6-head one,
+so only the recorded architecture can stop it from being evaluated as a different network."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmpretrain.registry import MODELS
+
+from conftest import tiny_projector, tiny_vit
+from mimco_mm.architecture import ArchitectureMismatch, check, describe, record
+from tools._common import ROOT, load_config
+
+VIT_S_CONFIGS = [
+    'configs/benchmarks/mask-rcnn_vit-s_fpn_ms-1x_coco.py',
+    'configs/benchmarks/mask-rcnn_vit-s_simple-fpn_lsj-100e_coco.py',
+    'configs/benchmarks/upernet_vit-s_8xb2-160k_ade20k-512x512.py',
+    'configs/benchmarks/vit-s_linear-90e_in1k.py',
+    'configs/benchmarks/vit-s_ft-200e_in1k.py',
+    'configs/benchmarks/vit-s_knn_in1k.py',
+]
+
+
+def _student_checkpoint(path, embed_dims, num_heads, ffn):
+    """A stage-2-like file: a MimCoViT student under `backbone.` and its recorded architecture."""
+    torch.manual_seed(num_heads)
+    student = MODELS.build(dict(type='MimCoViT', arch=dict(
+        embed_dims=embed_dims, num_layers=12, num_heads=num_heads, feedforward_channels=ffn),
+        img_size=224, patch_size=16, out_type='raw'))
+    state = {'backbone.' + k: v for k, v in student.state_dict().items()}
+    torch.save(dict(state_dict=state, meta=dict(architecture={'backbone': describe(student)})),
+               path)
+    return state
+
+
+@pytest.fixture(scope='module')
+def vit_s(tmp_path_factory):
+    root = tmp_path_factory.mktemp('arch')
+    files = {}
+    for heads in (6, 12):
+        path = str(root / f'vit-s_{heads}heads.pth')
+        files[heads] = (path, _student_checkpoint(path, 384, heads, 1536))
+    return files
+
+
+def _backbone(config, checkpoint):
+    cfg = copy.deepcopy(load_config(osp.join(ROOT, config)).model.backbone)
+    cfg.init_cfg.checkpoint = checkpoint
+    return MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('config', VIT_S_CONFIGS)
+def test_vit_s_configs_refuse_12_heads_and_take_every_tensor_of_6(config, vit_s):
+    wrong = _backbone(config, vit_s[12][0])
+    with pytest.raises(ArchitectureMismatch, match='num_heads: checkpoint 12, model 6'):
+        wrong.init_weights()
+    path, state = vit_s[6]
+    right = _backbone(config, path)
+    right.init_weights()
+    own = right.state_dict()
+    assert len(own) > 100
+    arrived = 0
+    for key, value in own.items():
+        theirs = state.get('backbone.' + key)
+        if theirs is None:  # a new norm of the downstream model (allow_missing)
+            continue
+        if key == 'pos_embed' and value.shape != theirs.shape:
+            continue  # resized to the downstream resolution (UPerNet at 512 px)
+        assert torch.equal(value, theirs), key
+        arrived += 1
+    assert arrived >= len(own) - 3
+
+
+def test_vit_b_fine_tune_refuses_another_head_count(tmp_path):
+    path = str(tmp_path / 'vit-b_16heads.pth')
+    _student_checkpoint(path, 768, 16, 3072)
+    backbone = _backbone('configs/benchmarks/vit-b_ft-100e_in1k.py', path)
+    with pytest.raises(ArchitectureMismatch, match='num_heads: checkpoint 16, model 12'):
+        backbone.init_weights()
+
+
+def test_swin_description_and_mismatch():
+    tiny = MODELS.build(dict(type='SwinTransformer', arch='tiny'))
+    other = MODELS.build(dict(type='SwinTransformer', arch=dict(
+        embed_dims=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 12])))
+    assert describe(tiny)['num_heads'] == [3, 6, 12, 24]
+    assert describe(tiny)['depths'] == [2, 2, 6, 2] and describe(tiny)['window_size'] == [7, 7]
+    checkpoint = dict(meta=dict(architecture={'backbone': describe(other)}))
+    with pytest.raises(ArchitectureMismatch, match=r'num_heads: checkpoint \[3, 6, 12, 12\]'):
+        check(tiny, checkpoint, 'backbone.', 'swin.pth')
+    check(other, checkpoint, 'backbone.', 'swin.pth')  # the same network passes
+
+
+def test_checkpoint_without_a_recorded_architecture_is_refused(tmp_path):
+    vit = MODELS.build(tiny_vit(out_type='raw'))
+    path = tmp_path / 'third_party.pth'
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in vit.state_dict().items()}}, path)
+    with pytest.raises(ArchitectureMismatch, match='does not record the architecture'):
+        MODELS.build(dict(type='ContrastiveTeacher', backbone=tiny_vit(out_type='raw'),
+                          checkpoint=str(path)))
+
+
+def test_teacher_refuses_a_checkpoint_of_another_head_count(tmp_path):
+    """The 12-head MoCo v3 teacher must be configured with 12 heads (it is not DeiT-S)."""
+    twelve = tiny_vit(out_type='raw', arch=dict(embed_dims=32, num_layers=2, num_heads=4,
+                                                 feedforward_channels=64))
+    vit = MODELS.build(twelve)
+    path = tmp_path / 'teacher.pth'
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in vit.state_dict().items()},
+                'meta': {'architecture': {'backbone': describe(vit)}}}, path)
+    with pytest.raises(ArchitectureMismatch, match='num_heads: checkpoint 4, model 2'):
+        MODELS.build(dict(type='ContrastiveTeacher', backbone=tiny_vit(out_type='raw'),
+                          checkpoint=str(path)))
+    teacher = MODELS.build(dict(type='ContrastiveTeacher', backbone=twelve, checkpoint=str(path)))
+    assert teacher.backbone.layers[0].attn.num_heads == 4
+
+
+def test_record_finds_every_backbone_once():
+    model = MODELS.build(dict(
+        type='MoCoV3', base_momentum=0.01, backbone=tiny_vit(), neck=tiny_projector(),
+        head=dict(type='MoCoV3Head', predictor=dict(tiny_projector(16, 16), num_layers=2),
+                  loss=dict(type='CrossEntropyLoss', loss_weight=0.4), temperature=0.2)))
+    recorded = record(model)
+    assert set(recorded) == {'backbone', 'momentum_encoder.module.0'}
+    assert recorded['backbone']['num_heads'] == 2 and recorded['backbone']['family'] == 'vit'
+
+
+def test_train_tool_records_the_architecture_in_every_checkpoint(pretrain_chain):
+    from mimco_mm.compat import load_checkpoint_file
+    meta = load_checkpoint_file(pretrain_chain['stage2'])['meta']
+    assert set(meta['architecture']) == {'backbone', 'teacher.backbone'} or \
+        set(meta['architecture']) == {'backbone', 'target_generator.backbone'}
+    stage1 = load_checkpoint_file(pretrain_chain['teacher'])['meta']['architecture']
+    assert stage1['backbone']['num_heads'] == stage1['momentum_encoder.module.0']['num_heads']
