@@ -103,3 +103,36 @@ def check(module, checkpoint, prefix, source):
             f'{type(module).__name__} being loaded: ' + '; '.join(diff) + '. Use the config '
             f'that matches the checkpoint (e.g. the 12-head ViT-S configs for a 12-head '
             f'checkpoint).')
+
+
+# The benchmark config sets of tools/transfer.sh, by (family, embed dims), and the head count
+# their configs build; another head count is passed to every job as a config override.
+BENCHMARK_ARCHS = {('vit', 384): ('vit-s', 6), ('vit', 768): ('vit-b', 12),
+                   ('vit', 64): ('vit-tiny', 4)}
+
+
+def benchmark_arch(checkpoint_path, prefix='backbone.'):
+    """(config set name, [--cfg-options]) for the backbone a checkpoint records, e.g.
+    ('vit-s', ['model.backbone.arch.num_heads=12']) for a 12-head ViT-S."""
+    from mimco_mm.compat import load_checkpoint_file
+    recorded = (load_checkpoint_file(checkpoint_path).get('meta') or {}).get(ARCH_KEY) or {}
+    key = prefix.rstrip('.')
+    if key not in recorded:
+        raise ArchitectureMismatch(f'{checkpoint_path} records no architecture for {key!r}: '
+                                   f'set ARCH= explicitly, or re-write it with a converter')
+    arch = recorded[key]
+    found = BENCHMARK_ARCHS.get((arch['family'], arch['embed_dims']))
+    if found is None:
+        raise ArchitectureMismatch(f'{checkpoint_path}: no benchmark configs for a {arch["family"]}'
+                                   f' with {arch["embed_dims"]} dims ({arch})')
+    name, heads = found
+    options = [] if arch['num_heads'] == heads else \
+        [f'model.backbone.arch.num_heads={arch["num_heads"]}']
+    return name, options
+
+
+if __name__ == '__main__':  # tools/transfer.sh: `python -m mimco_mm.architecture CHECKPOINT`
+    import sys
+    name, options = benchmark_arch(sys.argv[1])
+    print(name)
+    print(' '.join(options))

@@ -133,3 +133,34 @@ def test_train_tool_records_the_architecture_in_every_checkpoint(pretrain_chain)
         set(meta['architecture']) == {'backbone', 'target_generator.backbone'}
     stage1 = load_checkpoint_file(pretrain_chain['teacher'])['meta']['architecture']
     assert stage1['backbone']['num_heads'] == stage1['momentum_encoder.module.0']['num_heads']
+
+
+@pytest.mark.parametrize('config', VIT_S_CONFIGS)
+def test_transfer_reads_the_head_count_and_the_12_head_checkpoint_loads_as_12_heads(config,
+                                                                                    vit_s):
+    from mimco_mm.architecture import benchmark_arch
+    path, state = vit_s[12]
+    name, options = benchmark_arch(path)
+    assert (name, options) == ('vit-s', ['model.backbone.arch.num_heads=12'])
+    assert benchmark_arch(vit_s[6][0]) == ('vit-s', [])
+    cfg = load_config(osp.join(ROOT, config), {'model.backbone.arch.num_heads': 12})
+    backbone_cfg = copy.deepcopy(cfg.model.backbone)
+    backbone_cfg.init_cfg.checkpoint = path
+    backbone = MODELS.build(backbone_cfg)
+    backbone.init_weights()  # no mismatch: evaluated as the network it was trained as
+    assert backbone.layers[0].attn.num_heads == 12
+    assert torch.equal(backbone.layers[3].attn.qkv.weight,
+                       state['backbone.layers.3.attn.qkv.weight'])
+
+
+def test_load_from_a_checkpoint_of_another_head_count_is_refused(pretrain_chain, tmp_path):
+    from conftest import run_train
+    common = [f'train_dataloader.dataset.data_root={pretrain_chain["data"]}',
+              f'model.teacher.checkpoint={pretrain_chain["teacher"]}',
+              'train_dataloader.batch_size=8', 'train_cfg.max_epochs=1',
+              f'load_from={pretrain_chain["stage2"]}']
+    with pytest.raises(ArchitectureMismatch, match='num_heads: checkpoint 4, model 2'):
+        run_train('configs/mimco/vit-tiny_cpu.py', tmp_path / 'two_heads', *common,
+                  'model.backbone.arch.num_heads=2')
+    runner = run_train('configs/mimco/vit-tiny_cpu.py', tmp_path / 'same', *common)
+    assert runner.iter == 2  # the matching architecture loads and trains

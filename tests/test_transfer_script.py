@@ -16,7 +16,7 @@ def test_transfer_script_writes_one_metrics_file_per_task(pretrain_chain, tmp_pa
                        f'val_dataloader.dataset.data_root={data}', 'model.head.num_classes=3',
                        'data_preprocessor.num_classes=3', 'train_cfg.max_epochs=1',
                        'train_cfg.val_interval=1', 'default_hooks.checkpoint.interval=1'])
-    env = dict(os.environ, PYTHON=sys.executable, ARCH='vit-tiny', TASKS='knn linear',
+    env = dict(os.environ, PYTHON=sys.executable, TASKS='knn linear',  # ARCH from the file
                NAME='chain', WORK_ROOT=str(tmp_path / 'work_dirs'), CFG_OPTIONS=both,
                CFG_OPTIONS_knn=f'knn_bank_dataloader.dataset.data_root={data}',
                CFG_OPTIONS_linear=linear,
@@ -24,6 +24,7 @@ def test_transfer_script_writes_one_metrics_file_per_task(pretrain_chain, tmp_pa
     result = subprocess.run(['bash', 'tools/transfer.sh', pretrain_chain['stage2'], '1'], cwd=ROOT,
                             env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert 'architecture recorded in the checkpoint: vit-tiny' in result.stdout
     knn = json.loads((tmp_path / 'work_dirs/chain/knn/metrics.json').read_text())
     linear = json.loads((tmp_path / 'work_dirs/chain/linear/metrics.json').read_text())
     assert knn['checkpoint'] == pretrain_chain['stage2'] and 'knn/top1_k10' in knn['metrics']

@@ -6,7 +6,11 @@
 # checkpoint's two parent folders (work_dirs/mimco/vit-s_100e/epoch_100.pth -> mimco_vit-s_100e).
 #
 # Environment:
-#   ARCH=vit-s|vit-b|vit-tiny   which benchmark configs (vit-tiny: the CPU variants; default vit-s)
+#   ARCH=vit-s|vit-b|vit-tiny   which benchmark configs (vit-tiny: the CPU variants). Default:
+#                               read from the architecture the checkpoint records; a head count
+#                               other than the configs' (a 12-head ViT-S: MoCo v3's, or the
+#                               student_12heads ablation) is passed to every job as
+#                               model.backbone.arch.num_heads=N
 #   TASKS="ft linear knn roxford rparis coco ade"   a subset to run (default: all for ARCH)
 #   NAME=...                    the folder under work_dirs
 #   CFG_OPTIONS="k=v ..."       extra --cfg-options for every job (e.g. data roots), and
@@ -17,8 +21,18 @@ CHECKPOINT=$1
 GPUS=$2
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python)}
-ARCH=${ARCH:-vit-s}
 [ -f "$CHECKPOINT" ] || { echo "transfer.sh: checkpoint $CHECKPOINT does not exist" >&2; exit 1; }
+ARCH_OPTIONS=""
+if [ -z "${ARCH:-}" ]; then
+  { read -r ARCH; read -r ARCH_OPTIONS || true; } < <(PYTHONPATH="$ROOT" "$PYTHON" -m \
+      mimco_mm.architecture "$CHECKPOINT" 2>/dev/null || echo "?")
+  if [ "$ARCH" = "?" ] || [ -z "$ARCH" ]; then
+    PYTHONPATH="$ROOT" "$PYTHON" -m mimco_mm.architecture "$CHECKPOINT" >&2 || true
+    echo "transfer.sh: cannot tell the architecture of $CHECKPOINT; set ARCH=" >&2
+    exit 1
+  fi
+  echo "=== architecture recorded in the checkpoint: $ARCH ${ARCH_OPTIONS:+($ARCH_OPTIONS)}"
+fi
 NAME=${NAME:-$(basename "$(dirname "$(dirname "$CHECKPOINT")")")_$(basename "$(dirname "$CHECKPOINT")")}
 OUT=${WORK_ROOT:-work_dirs}/$NAME
 B=configs/benchmarks
@@ -59,7 +73,7 @@ run_frozen() {  # task config tool: evaluation of frozen features, no training
 cd "$ROOT"
 for task in $TASKS; do
   per_task=CFG_OPTIONS_$task
-  read -r -a EXTRA <<< "${CFG_OPTIONS:-} ${!per_task:-}"
+  read -r -a EXTRA <<< "$ARCH_OPTIONS ${CFG_OPTIONS:-} ${!per_task:-}"
   config=${CFG[$task]:-}
   if [ -z "$config" ]; then
     echo "=== [$task] no $ARCH config for this task: skipped"
