@@ -104,3 +104,14 @@ def test_every_training_config_has_the_long_run_safety(path):
     if _rel(path).split('/')[1] in PRETRAINING:
         assert cfg.train_cfg.type == 'ResumableEpochBasedTrainLoop', _rel(path)
         assert hooks['PreemptionCheckpointHook']['interval_minutes'] <= 30, _rel(path)
+
+
+@pytest.mark.parametrize('path', ['configs/benchmarks/vit-s_knn_in1k.py',
+                                  'configs/benchmarks/vit-s_retrieval-recall_folder.py'])
+def test_frozen_feature_protocols_resize_bicubic_like_dino(path):
+    cfg = load_config(osp.join(ROOT, path))
+    loaders = [cfg.test_dataloader] + ([cfg.knn_bank_dataloader] if 'knn_bank_dataloader' in cfg
+                                       else [])
+    for loader in loaders:
+        resize = next(s for s in loader.dataset.pipeline if s['type'] == 'ResizeEdge')
+        assert resize['interpolation'] == 'bicubic' and resize['scale'] == 256

@@ -30,6 +30,31 @@ def test_transfer_script_writes_one_metrics_file_per_task(pretrain_chain, tmp_pa
     assert knn['checkpoint'] == pretrain_chain['stage2'] and 'knn/top1_k10' in knn['metrics']
     assert 0 <= linear['metrics']['accuracy/top1'] <= 100
 
+    # provenance: every metrics file says what produced it, and how its weights were trained
+    required = {'git_commit', 'git_dirty', 'versions', 'devices', 'batch', 'lr',
+                'epochs_or_iters', 'seed', 'config_sha256', 'data', 'wall_s'}
+    for record in (knn, linear):
+        assert required <= set(record['provenance']), set(record['provenance'])
+        assert set(record['provenance']['versions']) >= {
+            'python', 'torch', 'cuda', 'mmengine', 'mmcv', 'mmpretrain', 'mmdet', 'mmseg',
+            'timm', 'mimco_mm'}
+    assert knn['provenance']['data']['num_samples'] == 12 + 12  # bank (train) + queries (val)
+    stage2 = knn['provenance']['checkpoint']  # how the evaluated stage-2 weights were trained
+    assert stage2['batch']['per_device'] == 8 and stage2['data']['num_samples'] == 16
+    trained = linear['provenance']['checkpoint']  # the linear probe's own training run
+    assert trained['epochs_or_iters']['max_epochs'] == 1 and trained['batch']['effective'] > 0
+    assert trained['lr']['after_scaling'] == trained['lr']['configured']  # no auto-scaling
+    assert trained['data']['num_samples'] == 12 and len(trained['data']['sha256']) == 64
+
+    from tools import benchmark
+    benchmark.main(['--root', str(tmp_path / 'work_dirs'), '--no-published', '--details'])
+    import csv
+    with open(tmp_path / 'work_dirs' / 'results_details.csv') as f:
+        rows = {row['task']: row for row in csv.DictReader(f)}
+    assert set(rows) == {'knn', 'linear'}
+    assert rows['linear']['trained_max_epochs'] == '1' and rows['knn']['git_commit']
+    assert rows['knn']['metric:knn/top1_k10'] == str(knn['metrics']['knn/top1_k10'])
+
 
 def test_missing_checkpoint_is_refused(tmp_path):
     result = subprocess.run(['bash', 'tools/transfer.sh', str(tmp_path / 'none.pth'), '1'],

@@ -96,7 +96,22 @@ def write_text_atomic(path, text):
     os.replace(path + '.tmp', path)
 
 
+def evaluation_provenance(cfg, checkpoint, datasets=(), runner=None, wall_s=None):
+    """Provenance of an evaluation (mimco_mm/provenance.py) plus, under `checkpoint`, the
+    provenance the evaluated checkpoint carries: how its weights were trained."""
+    from mimco_mm.compat import load_checkpoint_file
+    from mimco_mm.provenance import collect
+    record = collect(cfg, runner, datasets=datasets, wall_s=wall_s)
+    meta = load_checkpoint_file(checkpoint).get('meta') or {}
+    record['checkpoint'] = meta.get('provenance')
+    return record
+
+
 def write_metrics(out, record):
-    """A run's metrics record ({config, checkpoint, metrics}) as JSON; the metrics are printed."""
-    write_text_atomic(out, json.dumps(record, indent=2))
+    """A run's metrics record ({config, checkpoint, metrics, provenance}) as JSON; the metrics
+    are printed. A record without provenance is refused: every number must be traceable."""
+    if not isinstance(record.get('provenance'), dict):
+        raise ValueError(f'{out}: a metrics record needs its provenance '
+                         f'(tools/_common.evaluation_provenance)')
+    write_text_atomic(out, json.dumps(record, indent=2, default=str))
     print(json.dumps(record['metrics'], indent=2))

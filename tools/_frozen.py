@@ -2,10 +2,19 @@
 the command line (CONFIG CHECKPOINT [--out JSON] [--cfg-options ...])."""
 import argparse
 import os.path as osp
+import time
 
 import torch
 
-from tools._common import DictAction, load_config, write_metrics
+from tools._common import DictAction, evaluation_provenance, load_config, write_metrics
+
+
+class Evaluation:
+    """What the current frozen-feature evaluation used (its config and every dataset it built),
+    for the provenance of its metrics; reset by build_frozen_model."""
+
+    cfg = None
+    datasets = []
 
 
 def build_frozen_model(config, checkpoint, cfg_options=None):
@@ -15,6 +24,7 @@ def build_frozen_model(config, checkpoint, cfg_options=None):
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
     cfg = load_config(config, cfg_options)
+    Evaluation.cfg, Evaluation.datasets = cfg, []
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     cfg.model.backbone.init_cfg.checkpoint = checkpoint
     if 'data_preprocessor' in cfg:
@@ -29,7 +39,14 @@ def build_loader(cfg, key):
     from mmengine.runner import Runner
     if key not in cfg:
         raise KeyError(f'the config has no {key}')
-    return Runner.build_dataloader(cfg[key])
+    loader = Runner.build_dataloader(cfg[key])
+    Evaluation.datasets.append(loader.dataset)
+    return loader
+
+
+def frozen_provenance(checkpoint, wall_s=None):
+    """Provenance of the evaluation that just ran (see Evaluation)."""
+    return evaluation_provenance(Evaluation.cfg, checkpoint, Evaluation.datasets, wall_s=wall_s)
 
 
 def run_frozen_tool(argv, description, default_name, evaluate):
@@ -41,7 +58,10 @@ def run_frozen_tool(argv, description, default_name, evaluate):
     parser.add_argument('--out', help=f'metrics JSON (default: <checkpoint dir>/{default_name})')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
+    start = time.monotonic()
     metrics = evaluate(args.config, args.checkpoint, args.cfg_options)
     out = args.out or osp.join(osp.dirname(osp.abspath(args.checkpoint)), default_name)
-    write_metrics(out, dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics))
+    write_metrics(out, dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics,
+                            provenance=frozen_provenance(args.checkpoint,
+                                                         round(time.monotonic() - start, 1))))
     return metrics

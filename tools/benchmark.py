@@ -1,6 +1,6 @@
 """Regenerate the paper's tables from the metrics every run left under work_dirs/.
 
-    python tools/benchmark.py [--root work_dirs] [--out-dir work_dirs] [--no-published]
+    python tools/benchmark.py [--root work_dirs] [--out-dir work_dirs] [--no-published] [--details]
 
 Reads <root>/<run>/<task>/metrics.json (tools/transfer.sh, tools/test.py, tools/knn.py and
 tools/retrieval.py write them) and writes results.md and results.csv to --out-dir: ImageNet
@@ -15,6 +15,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mimco_mm.benchmark import build_tables, collect, to_markdown, write_csv  # noqa: E402
+from mimco_mm.benchmark.details import write_details  # noqa: E402
 from tools._common import write_text_atomic  # noqa: E402
 
 
@@ -24,6 +25,9 @@ def main(argv=None):
     parser.add_argument('--out-dir', help='where results.md / results.csv go (default: --root)')
     parser.add_argument('--no-published', action='store_true', help='our runs only')
     parser.add_argument('--title', help='put every run in one table with this title')
+    parser.add_argument('--details', action='store_true',
+                        help='also write results_details.csv: every number with its provenance '
+                             '(commit, devices, batch, lr, schedule, seed, config / data hashes)')
     args = parser.parse_args(argv)
     if not osp.isdir(args.root):
         raise FileNotFoundError(f'{args.root} does not exist')
@@ -39,6 +43,13 @@ def main(argv=None):
     write_csv(osp.join(out_dir, 'results.csv'), tables)
     print(markdown)
     print(f'wrote {md_path} and {osp.join(out_dir, "results.csv")}')
+    if args.details:
+        details = osp.join(out_dir, 'results_details.csv')
+        rows = write_details(details, runs)
+        missing = [f'{r["run"]}/{r["task"]}' for r in rows if not r['has_provenance']]
+        print(f'wrote {details}: {len(rows)} results' + (
+            f'; WITHOUT provenance (written before it was recorded): {missing}' if missing
+            else ''))
     return tables
 
 

@@ -35,6 +35,7 @@ from tools import test as test_tool  # noqa: E402
 from tools import train as train_tool  # noqa: E402
 from tools._common import ROOT, DictAction, load_config, write_text_atomic  # noqa: E402
 from tools._common import write_metrics  # noqa: E402
+from tools._frozen import frozen_provenance  # noqa: E402
 
 # Not persistent: a finished Runner's persistent workers take ~10 s each to be reaped later.
 LOADING = ['train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=False',
@@ -161,7 +162,8 @@ def main(argv=None):
         metrics, features[name], labels = knn.knn_eval(knn_config, ckpt,
                                                        as_cfg_options(knn_options))
         write_metrics(osp.join(ev, name, 'knn', 'metrics.json'),
-                      dict(config=knn_config, checkpoint=ckpt, metrics=metrics))
+                      dict(config=knn_config, checkpoint=ckpt, metrics=metrics,
+                           provenance=frozen_provenance(ckpt)))
 
     steps(f'linear probe ({args.linear_epochs} epochs) for each model')
     for name, ckpt in checkpoints.items():

@@ -8,6 +8,7 @@ tools/benchmark.py collects.
 import argparse
 import os.path as osp
 import sys
+import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -16,8 +17,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mimco_mm  # noqa: E402,F401
 from tools._common import (adapt_to_cpu_processes, add_runner_args,  # noqa: E402
-                           default_work_dir, load_config, parse_runner_args,
-                           write_metrics)
+                           default_work_dir, evaluation_provenance, load_config,
+                           parse_runner_args, write_metrics)
 
 
 def parse_args(argv=None):
@@ -47,11 +48,16 @@ def main(argv=None):
     cfg.load_from = args.checkpoint
     adapt_to_cpu_processes(cfg, args.launcher)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    start = time.monotonic()
     metrics = runner.test()
     out = args.out or osp.join(cfg.work_dir, 'test_metrics.json')
     if runner.rank == 0:
+        provenance = evaluation_provenance(cfg, args.checkpoint,
+                                           [runner.test_dataloader.dataset], runner,
+                                           round(time.monotonic() - start, 1))
         write_metrics(out, dict(config=args.config, checkpoint=args.checkpoint,
-                                metrics={k: _jsonable(v) for k, v in metrics.items()}))
+                                metrics={k: _jsonable(v) for k, v in metrics.items()},
+                                provenance=provenance))
     return metrics
 
 

@@ -59,6 +59,7 @@ def main(argv=None):
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     # every checkpoint records its backbones' architecture, which every load then checks
     runner.register_hook(dict(type='RecordArchitectureHook'))
+    runner.register_hook(dict(type='ProvenanceHook'))  # commit, versions, batch, lr, data, ...
     runner.train()
     close_process_group()
     return runner

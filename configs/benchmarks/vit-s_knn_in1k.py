@@ -1,6 +1,7 @@
 # k-NN on ImageNet-1K with frozen features, DINO's protocol (Caron et al., ICCV 2021): cosine
 # similarity, votes weighted by exp(sim / 0.07), k = 10 / 20 / 100 / 200; the bank is the train
-# split and the queries the val split, both resized to 256 (short side) and centre-cropped to 224.
+# split and the queries the val split, both resized to 256 (short side, bicubic) and centre-cropped
+# to 224.
 #
 #   python tools/knn.py configs/benchmarks/vit-s_knn_in1k.py work_dirs/mimco/vit-s_100e/epoch_100.pth
 _base_ = [
@@ -10,8 +11,16 @@ _base_ = [
 ]
 
 knn = dict(ks=(10, 20, 100, 200), temperature=0.07)
+# DINO resizes with bicubic interpolation (eval_knn.py: Resize(256, interpolation=3));
+# mmpretrain's test pipeline is bilinear.
+knn_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackInputs'),
+]
 knn_bank_dataloader = dict(
     batch_size=128, num_workers=8, sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='ImageNet', data_root='data/imagenet', split='train',
-                 pipeline={{_base_.test_pipeline}}))
-test_dataloader = dict(batch_size=128, num_workers=8)
+                 pipeline=knn_pipeline))
+test_dataloader = dict(batch_size=128, num_workers=8, dataset=dict(pipeline=knn_pipeline))

@@ -11,7 +11,8 @@ test_dataloader = dict(
     batch_size=64, num_workers=4, sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='CustomDataset', data_root='data/retrieval', pipeline=[
         dict(type='LoadImageFromFile'),
-        dict(type='ResizeEdge', scale=256, edge='short', backend='pillow'),
+        dict(type='ResizeEdge', scale=256, edge='short', backend='pillow',
+             interpolation='bicubic'),  # as DINO's evaluations
         dict(type='CenterCrop', crop_size=224),
         dict(type='PackInputs'),
     ]))

@@ -3,8 +3,10 @@ from .architecture_hook import RecordArchitectureHook
 from .layer_decay import ViTLayerDecayConstructor
 from .nonfinite_guard import NonFiniteCheckpointError, NonFiniteGuardHook, NonFiniteLossError
 from .preemption import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook, RunPreempted
+from .provenance_hook import ProvenanceHook
 from .resumable_loop import ResumableEpochBasedTrainLoop
 
 __all__ = ['ViTLayerDecayConstructor', 'NonFiniteGuardHook', 'NonFiniteLossError',
            'NonFiniteCheckpointError', 'PreemptionCheckpointHook', 'PREEMPTED_EXIT_CODE',
-           'RunPreempted', 'ResumableEpochBasedTrainLoop', 'RecordArchitectureHook']
+           'RunPreempted', 'ResumableEpochBasedTrainLoop', 'RecordArchitectureHook',
+           'ProvenanceHook']
