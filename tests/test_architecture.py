@@ -36,6 +36,8 @@ def _student_checkpoint(path, embed_dims, num_heads, ffn):
 
 @pytest.fixture(scope='module')
 def vit_s(tmp_path_factory):
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpretrain')  # module fixtures run before the per-test scope reset
     root = tmp_path_factory.mktemp('arch')
     files = {}
     for heads in (6, 12):

@@ -38,3 +38,15 @@ def test_default_work_dir_keeps_same_named_configs_apart():
         osp.join('work_dirs', 'mocov3', 'vit-b_300e')
     assert default_work_dir(osp.join(ROOT, 'configs/mimco/vit-b_300e.py')) == \
         osp.join('work_dirs', 'mimco', 'vit-b_300e')
+
+
+def test_effective_batch_other_than_the_recipe_warns_unless_auto_scaled():
+    from tools._common import ROOT, load_config
+    from tools.train import batch_lr_warning
+    cfg = load_config(osp.join(ROOT, 'configs/mimco/vit-s_100e.py'))  # 8 x 256 = 2048
+    assert batch_lr_warning(cfg, world_size=8) is None
+    warning = batch_lr_warning(cfg, world_size=4)
+    assert 'effective batch 1024' in warning and '2048' in warning
+    assert '--auto-scale-lr' in warning and 'train_dataloader.batch_size=512' in warning
+    cfg.auto_scale_lr.enable = True
+    assert batch_lr_warning(cfg, world_size=4) is None

@@ -3,6 +3,7 @@
     python tools/train.py CONFIG [--work-dir D] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
 """
 import argparse
+import os
 import os.path as osp
 import sys
 
@@ -52,10 +53,35 @@ def build_config(args):
     return cfg
 
 
+def batch_lr_warning(cfg, world_size=None):
+    """The warning to print when the effective batch differs from the one the config's lr was
+    set for and auto-scaling is off (None when they agree). The lr-vs-GPU-count rule: keep the
+    config's total batch, or pass --auto-scale-lr."""
+    auto = cfg.get('auto_scale_lr') or {}
+    base = auto.get('base_batch_size')
+    loader = cfg.get('train_dataloader') or {}
+    if not base or auto.get('enable') or not loader.get('batch_size'):
+        return None
+    if world_size is None:
+        world_size = int(os.environ.get('WORLD_SIZE') or os.environ.get('SLURM_NTASKS') or 1)
+    accumulate = (cfg.get('optim_wrapper') or {}).get('accumulative_counts', 1)
+    effective = loader['batch_size'] * world_size * accumulate
+    if effective == base:
+        return None
+    return (f'WARNING: effective batch {effective} ({loader["batch_size"]} per process x '
+            f'{world_size} processes x {accumulate} accumulation) differs from the '
+            f'{base} this config\'s lr was set for, and auto-scaling is off: results will not be '
+            f'comparable to the recipe. Pass --auto-scale-lr (lr x {effective}/{base}) or set '
+            f'train_dataloader.batch_size={base // world_size if base % world_size == 0 else "?"}.')
+
+
 def main(argv=None):
     """Train; returns the Runner (the demo and the tests call this in-process)."""
     args = parse_args(argv)
     cfg = build_config(args)
+    warning = batch_lr_warning(cfg)
+    if warning:
+        print(f'\n{"!" * 100}\n{warning}\n{"!" * 100}\n', file=sys.stderr, flush=True)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     # every checkpoint records its backbones' architecture, which every load then checks
     runner.register_hook(dict(type='RecordArchitectureHook'))

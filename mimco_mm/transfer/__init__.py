@@ -1,4 +1,5 @@
 """Pieces shared by the detection and segmentation transfer (no mmdet / mmseg import here)."""
+from .normed_vit import NormedOutputsViT
 from .vit_adapter import ViTMultiScaleAdapter
 
-__all__ = ['ViTMultiScaleAdapter']
+__all__ = ['NormedOutputsViT', 'ViTMultiScaleAdapter']
