@@ -1,7 +1,8 @@
 # ImageNet-1K end-to-end fine-tune of a ViT-B/16 MimCo student: MAE's recipe (He et al., CVPR 2022;
 # mmpretrain's mae vit-base 100e fine-tune config; BEiT's differs: lr 4e-3, 20 warm-up epochs):
 # 100 epochs, AdamW lr 2e-3 for batch 1024 (8 GPUs x 128), wd 0.05, layer decay 0.65, drop path
-# 0.1, 5 warm-up epochs + cosine, RandAugment (9, 0.5), random erasing 0.25, mixup 0.8 / cutmix 1.0, label smoothing 0.1, mean-pooled tokens.
+# 0.1, 5 warm-up epochs + cosine, RandAugment (9, 0.5), random erasing 0.25, mixup 0.8 /
+# cutmix 1.0, label smoothing 0.1, mean-pooled tokens.
 # Layer decay comes from mimco_mm's ViTLayerDecayConstructor (the same one detection and
 # segmentation use).
 _base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py'
