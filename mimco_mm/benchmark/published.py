@@ -16,7 +16,9 @@ PUBLISHED = {
              source='facebookresearch/dino README'),
         dict(method='iBOT', epochs='800', ft=82.3, linear=77.9, knn=75.2, coco_box=49.4,
              coco_mask=42.6, ade=45.4,
-             source='bytedance/ibot README (COCO: Cascade Mask R-CNN 1x, not our protocol)'),
+             source='bytedance/ibot README (COCO: Cascade Mask R-CNN 1x, batch 32, layer decay '
+                    '0.8, not our Mask R-CNN protocol; ADE: UPerNet, iBOT\'s ViT-S recipe = '
+                    'ours)'),
         dict(method='MAE (TinyMIM report)', epochs='-', ft=80.6, ade=42.8,
              source='OliverRensu/TinyMIM README'),
     ],
