@@ -54,3 +54,31 @@ def test_broken_metrics_file_is_named(tmp_path):
     (folder / 'metrics.json').write_text('{"metrics": ')
     with pytest.raises(ValueError, match='mimco/knn/metrics.json is not valid JSON'):
         benchmark.main(['--root', str(tmp_path / 'runs')])
+
+
+def test_rows_say_how_their_runs_depart_from_the_protocol(tmp_path):
+    """A fine-tune trained at another batch without lr scaling and for fewer epochs, a linear
+    probe run exactly as prescribed, and a result without provenance."""
+    root = tmp_path / 'work_dirs'
+
+    def provenance(effective, epochs, auto=False):
+        return dict(git_commit='abc', checkpoint=dict(
+            batch=dict(per_device=32, effective=effective, base_batch_size=1024,
+                       auto_scale_lr=auto),
+            epochs_or_iters=dict(max_epochs=epochs, max_iters=None)))
+
+    for task, record in (
+            ('ft', dict(metrics={'accuracy/top1': 80.0}, provenance=provenance(256, 50))),
+            ('linear', dict(metrics={'accuracy/top1': 70.0}, provenance=provenance(1024, 90))),
+            ('knn', dict(metrics={'knn/top1_k20': 60.0}))):
+        folder = root / 'mimco_vit-s_100e' / task
+        os.makedirs(folder)
+        (folder / 'metrics.json').write_text(json.dumps(
+            dict(config=f'configs/benchmarks/vit-s_{task}.py', **record)))
+    tables = benchmark.main(['--root', str(root), '--no-published'])
+    source = tables['ViT-S/16'][0]['source']
+    assert "ft: batch 256 instead of the recipe's 1024, lr not rescaled" in source
+    assert "ft: 50 of the protocol's 200 epochs" in source
+    assert 'linear:' not in source  # as prescribed: no note
+    assert 'knn: no provenance' in source
+    assert 'NOT the protocol' in (root / 'results.md').read_text()

@@ -24,6 +24,12 @@ COLUMNS = [
 ]
 MISSING = '–'
 
+# What each trained downstream protocol prescribes (configs/benchmarks, README): a run that used
+# a shorter schedule is marked in its row, so that it is never read as the published protocol.
+PROTOCOL_SCHEDULE = {'ft': ('max_epochs', {'ViT-S/16': 200, 'ViT-B/16': 100}),
+                     'linear': ('max_epochs', 90), 'coco': ('max_epochs', 12),
+                     'ade': ('max_iters', 160000)}
+
 
 def collect(root: str) -> Dict[str, Dict[str, dict]]:
     """{run name: {task: record}} from root/<run>/<task>/metrics.json.
@@ -46,8 +52,35 @@ def collect(root: str) -> Dict[str, Dict[str, dict]]:
     return runs
 
 
-def run_row(name: str, tasks: Dict[str, dict]) -> dict:
-    row = dict(method=name, epochs='', source='this repo: ' + ', '.join(sorted(tasks)))
+def deviations(task: str, record: dict, arch: str) -> List[str]:
+    """How a result's run departs from its protocol, from the provenance of the checkpoint it
+    evaluated (how that checkpoint was trained): a batch other than the recipe's without lr
+    scaling, a shorter schedule. A result without provenance says so."""
+    provenance = record.get('provenance')
+    if not provenance:
+        return [f'{task}: no provenance (written before it was recorded)']
+    trained = provenance.get('checkpoint') or {}
+    if task not in PROTOCOL_SCHEDULE:
+        return []
+    notes = []
+    batch = trained.get('batch') or {}
+    base, effective = batch.get('base_batch_size'), batch.get('effective')
+    if base and effective and effective != base and not batch.get('auto_scale_lr'):
+        notes.append(f'{task}: batch {effective} instead of the recipe\'s {base}, lr not rescaled')
+    key, wanted = PROTOCOL_SCHEDULE[task]
+    wanted = wanted.get(arch) if isinstance(wanted, dict) else wanted
+    ran = (trained.get('epochs_or_iters') or {}).get(key)
+    if wanted and ran is not None and ran < wanted:
+        unit = 'epochs' if key == 'max_epochs' else 'iterations'
+        notes.append(f'{task}: {ran} of the protocol\'s {wanted} {unit}')
+    return notes
+
+
+def run_row(name: str, tasks: Dict[str, dict], arch: str = '') -> dict:
+    notes = [n for task, record in sorted(tasks.items())
+             for n in deviations(task, record, arch)]
+    row = dict(method=name, epochs='', source='this repo: ' + ', '.join(sorted(tasks)) + (
+        '; NOT the protocol: ' + '; '.join(notes) if notes else ''))
     for key, _, task, metric, scale in COLUMNS:
         value = tasks.get(task, {}).get('metrics', {}).get(metric)
         if value is not None:
@@ -100,7 +133,7 @@ def build_tables(runs: Dict[str, Dict[str, dict]], published: bool = True,
     tables: Dict[str, List[dict]] = {}
     for name, tasks in runs.items():
         key = title or arch_of(name, tasks)
-        tables.setdefault(key, []).append(run_row(name, tasks))
+        tables.setdefault(key, []).append(run_row(name, tasks, arch_of(name, tasks)))
     if published:
         for arch, rows in PUBLISHED.items():
             tables.setdefault(arch, []).extend(dict(r) for r in rows)
