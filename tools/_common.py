@@ -89,11 +89,10 @@ def default_work_dir(config_path):
 
 
 def write_text_atomic(path, text):
-    """Write to a temporary file, then rename: an interrupted run never leaves half a file."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path + '.tmp', 'w') as f:
-        f.write(text)
-    os.replace(path + '.tmp', path)
+    """Write to a temporary file, then rename: an interrupted run never leaves half a file
+    (mimco_mm's one atomic writer, the one checkpoints use)."""
+    from mimco_mm.compat.atomic_checkpoint import write_bytes_atomic
+    write_bytes_atomic(text.encode(), path)
 
 
 def evaluation_provenance(cfg, checkpoint, datasets=(), runner=None, wall_s=None):

@@ -1,7 +1,9 @@
 """`tools/benchmark.py --details`: one CSV row per metrics file with where its number came from
 (the evaluation's provenance and, under `trained_*`, that of the evaluated checkpoint)."""
 import csv
-import os
+import io
+
+from mimco_mm.compat.atomic_checkpoint import write_bytes_atomic
 
 FIELDS = [  # (column, path in a provenance record)
     ('git_commit', ('git_commit', )), ('git_dirty', ('git_dirty', )),
@@ -48,9 +50,9 @@ def write_details(path, runs):
     columns = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    with open(path + '.tmp', 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(path + '.tmp', path)
+    f = io.StringIO(newline='')
+    writer = csv.DictWriter(f, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(f.getvalue().encode(), path)
     return rows

@@ -1,10 +1,12 @@
 """Collect downstream metrics from work_dirs and write the paper-form tables (markdown, CSV)."""
 import csv
 import glob
+import io
 import json
-import os
 import os.path as osp
 from typing import Dict, List
+
+from mimco_mm.compat.atomic_checkpoint import write_bytes_atomic
 
 from .published import PUBLISHED
 
@@ -106,15 +108,15 @@ def to_markdown(title: str, rows: List[dict], columns=None) -> str:
 
 def write_csv(path: str, tables: Dict[str, List[dict]]) -> None:
     keys = [c[0] for c in COLUMNS]
-    with open(path + '.tmp', 'w', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(['table', 'method', 'epochs'] + keys + ['source'])
-        for title, rows in tables.items():
-            for row in rows:
-                writer.writerow([title, row['method'], row.get('epochs', '')] +
-                                ['' if row.get(k) is None else f'{row[k]:.4f}' for k in keys] +
-                                [row.get('source', '')])
-    os.replace(path + '.tmp', path)
+    f = io.StringIO(newline='')
+    writer = csv.writer(f)
+    writer.writerow(['table', 'method', 'epochs'] + keys + ['source'])
+    for title, rows in tables.items():
+        for row in rows:
+            writer.writerow([title, row['method'], row.get('epochs', '')] +
+                            ['' if row.get(k) is None else f'{row[k]:.4f}' for k in keys] +
+                            [row.get('source', '')])
+    write_bytes_atomic(f.getvalue().encode(), path)
 
 
 def arch_of(run_name: str, tasks: Dict[str, dict]) -> str:

@@ -6,7 +6,7 @@ import time
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from mimco_mm.provenance import collect, data_fingerprint
+from mimco_mm.provenance import collect
 
 
 @HOOKS.register_module()
@@ -16,14 +16,18 @@ class ProvenanceHook(Hook):
 
     def __init__(self):
         self._start = None
-        self._data = None
+        self._record = None
 
     def before_train(self, runner):
+        """Everything but the wall time is fixed for the run: collected once (git, versions,
+        the data hash over every sample), not at every checkpoint. The optimizer and the lr
+        scaling are in place by now."""
         self._start = time.monotonic()
-        self._data = data_fingerprint(runner.train_loop.dataloader.dataset)
+        self._record = collect(runner.cfg, runner,
+                               datasets=[runner.train_loop.dataloader.dataset])
 
     def before_save_checkpoint(self, runner, checkpoint):
-        record = collect(runner.cfg, runner, wall_s=None if self._start is None else
-                         round(time.monotonic() - self._start, 1))
-        record['data'] = self._data
+        if self._record is None:  # a save outside training
+            self.before_train(runner)
+        record = dict(self._record, wall_s=round(time.monotonic() - self._start, 1))
         checkpoint.setdefault('meta', {})['provenance'] = record

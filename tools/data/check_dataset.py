@@ -121,21 +121,24 @@ def folder_entries(root):
     return entries, classes, root
 
 
-def config_entries(config, split, cfg_options=None):
+def dataset_config(cfg, split):
+    """The innermost dataset config of `{split}_dataloader` (RepeatDataset, ... unwrapped)."""
+    loader = cfg.get(f'{split}_dataloader')
+    if not loader:
+        raise ValueError(f'{cfg.filename} has no {split}_dataloader')
+    dataset_cfg = loader['dataset']
+    while 'dataset' in dataset_cfg:
+        dataset_cfg = dataset_cfg['dataset']
+    return dataset_cfg
+
+
+def config_entries(cfg, split):
     """The entries of `{split}_dataloader.dataset` as training would build them."""
     import mimco_mm  # noqa: F401  registries and fixes
     from mmengine.registry import DATASETS, init_default_scope
 
-    from tools._common import load_config
-    cfg = load_config(config, cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    loader = cfg.get(f'{split}_dataloader')
-    if not loader:
-        raise ValueError(f'{config} has no {split}_dataloader')
-    dataset_cfg = loader['dataset']
-    while 'dataset' in dataset_cfg:  # RepeatDataset, ... wrappers
-        dataset_cfg = dataset_cfg['dataset']
-    dataset_cfg = dict(dataset_cfg, lazy_init=True, pipeline=[])
+    dataset_cfg = dict(dataset_config(cfg, split), lazy_init=True, pipeline=[])
     dataset = DATASETS.build(dataset_cfg)
     dataset.full_init()
     prefix = dataset.data_prefix.get('img_path', dataset.data_root) or ''
@@ -149,13 +152,9 @@ def config_entries(config, split, cfg_options=None):
     return entries, classes, prefix
 
 
-def crop_size(config, split, cfg_options=None):
+def crop_size(cfg, split):
     """The crop a config's pipeline takes (RandomResizedCrop scale / CenterCrop crop_size)."""
-    from tools._common import load_config
-    cfg = load_config(config, cfg_options)
-    dataset = cfg[f'{split}_dataloader']['dataset']
-    while 'dataset' in dataset:
-        dataset = dataset['dataset']
+    dataset = dataset_config(cfg, split)
     sizes = []
 
     def visit(steps):
@@ -240,11 +239,12 @@ def main(argv=None):
     if osp.isdir(args.target):
         parts = [('folder', *folder_entries(args.target), args.min_size or 0)]
     elif osp.isfile(args.target):
+        from tools._common import load_config
+        cfg = load_config(args.target, args.cfg_options)
         parts = []
         for split in args.split:
-            entries, classes, prefix = config_entries(args.target, split, args.cfg_options)
-            size = args.min_size if args.min_size is not None else \
-                crop_size(args.target, split, args.cfg_options)
+            entries, classes, prefix = config_entries(cfg, split)
+            size = args.min_size if args.min_size is not None else crop_size(cfg, split)
             parts.append((split, entries, classes, prefix, size))
     else:
         raise FileNotFoundError(f'{args.target} is neither a config file nor a folder')
