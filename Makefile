@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo clean-venv
+.PHONY: setup test demo clean-venv wheelhouse
 
 setup:  ## create or update .venv with the pinned stack (mmcv wheel cached in ~/.cache/mimco_mm)
 	VENV=$(abspath $(VENV)) bash tools/setup_env.sh
@@ -17,3 +17,9 @@ clean-venv:
 DATA ?=
 demo: setup  ## the whole pipeline on bundled real images on CPU (DATA=<folder> for your own)
 	$(PY) tools/demo.py $(if $(DATA),--data $(DATA),)
+
+DIR ?=
+WHEELHOUSE_ARGS ?=
+wheelhouse:  ## every wheel an offline install needs, into DIR (WHEELHOUSE_ARGS: --only pretrain --system-torch --python-version X.Y ...)
+	@test -n "$(DIR)" || { echo "usage: make wheelhouse DIR=<folder> [WHEELHOUSE_ARGS='--only pretrain --system-torch']"; exit 2; }
+	bash tools/install/wheelhouse.sh $(DIR) $(WHEELHOUSE_ARGS)

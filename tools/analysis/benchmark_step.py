@@ -1,12 +1,18 @@
 """Train-step time and peak memory of MimCo against the SimMIM control, same student, same batch.
 
     python tools/analysis/benchmark_step.py [--mimco CFG] [--simmim CFG] [--batch 8] [--iters 10]
+        [--peak-tflops X] [--json OUT]
 
 Both models come from the real configs (the teacher gets random weights of the right shape: the
 cost does not depend on what it learned). After warm-up the two are stepped alternately
 (A, B, A, B, ...) so that clock or thermal drift hits both alike; the median step time is
 reported, with images/s and the MimCo / SimMIM ratio. Peak memory (CUDA only) is measured in a
 separate pass per model. Runs on CUDA when available, else CPU.
+
+MFU (model FLOPs utilisation) = model FLOPs per second / the device's bf16 peak. Model FLOPs are
+counted from shapes (tools/analysis/flops.py): 3x the forward of the trained parts (student,
+heads, losses) + 1x the frozen teacher's forward. The peak comes from a table by GPU name or from
+--peak-tflops; on CPU there is none unless given.
 """
 import argparse
 import copy
@@ -22,6 +28,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import mimco_mm  # noqa: E402,F401
 from tools._common import load_config  # noqa: E402
+from tools.analysis.flops import peak_tflops, step_flops  # noqa: E402
 
 
 def random_teacher_checkpoint(teacher_cfg, path):
@@ -51,7 +58,12 @@ def build(config, tmp_dir, device):
         cfg.model.teacher.checkpoint = osp.join(tmp_dir, 'teacher.pth')
         random_teacher_checkpoint(cfg.model.teacher, cfg.model.teacher.checkpoint)
     model = MODELS.build(cfg.model).to(device)
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel('WARNING')  # init_weights logs one paragraph per parameter
     model.init_weights()
+    logger.setLevel(level)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     return model, torch.optim.AdamW(params, lr=1e-4), cfg
@@ -85,6 +97,22 @@ def train_step(model, optimizer, images, samples, dtype):
     optimizer.step()
 
 
+def compile_parts(model, which):
+    """torch.compile the teacher ('teacher'), the student backbone ('student') or both ('all'),
+    in place. The outputs must not change beyond bf16 tolerance: only kernels are fused."""
+    import numpy as np
+    for module in model.modules():
+        # mmpretrain's ViTs set DropPath.drop_prob from np.linspace: a numpy scalar that dynamo
+        # turns into a tensor whose guard fails under no_grad (torch 2.14: "Guard failed on the
+        # same frame it was created"). A Python float is what the attribute means.
+        if isinstance(getattr(module, 'drop_prob', None), np.generic):
+            module.drop_prob = float(module.drop_prob)
+    if which in ('teacher', 'all'):
+        model.target_generator.backbone = torch.compile(model.target_generator.backbone)
+    if which in ('student', 'all'):
+        model.backbone = torch.compile(model.backbone)
+
+
 def device_name(device):
     """'cuda (NVIDIA H100 ...)' or 'cpu (2 threads)': what a timing was measured on."""
     return device.type + (f' ({torch.cuda.get_device_name()})' if device.type == 'cuda' else
@@ -109,17 +137,28 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--iters', type=int, default=10)
     parser.add_argument('--dtype', choices=['bfloat16', 'float16', 'float32'], default='bfloat16')
+    parser.add_argument('--peak-tflops', type=float, default=None,
+                        help='the device\'s dense bf16 peak (default: looked up by GPU name)')
+    parser.add_argument('--json', default=None, help='also write the results to this file')
+    parser.add_argument('--compile', choices=['teacher', 'student', 'all'], default=None,
+                        help='add a third run: MimCo with torch.compile on these parts')
     args = parser.parse_args(argv)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dtype = None if args.dtype == 'float32' else getattr(torch, args.dtype)
 
     with tempfile.TemporaryDirectory() as tmp:
         runs = {}
-        for name, config in (('MimCo', args.mimco), ('SimMIM', args.simmim)):
+        variants = [('MimCo', args.mimco, None), ('SimMIM', args.simmim, None)]
+        if args.compile:
+            variants.append((f'MimCo, compiled {args.compile}', args.mimco, args.compile))
+        for name, config, compiled in variants:
             model, optimizer, cfg = build(config, tmp, device)
             images, samples = make_batch(cfg, args.batch, device)
+            flops = step_flops(model, images[:2], samples[:2])  # before compiling: eager shapes
+            if compiled:
+                compile_parts(model, compiled)
             runs[name] = dict(step=lambda m=model, o=optimizer, i=images, s=samples:
-                              train_step(m, o, i, s, dtype), times=[], model=model)
+                              train_step(m, o, i, s, dtype), times=[], model=model, flops=flops)
         for i in range(args.warmup):
             for run in runs.values():
                 run['step']()
@@ -137,16 +176,35 @@ def main(argv=None):
                 torch.cuda.synchronize()
                 run['peak'] = torch.cuda.max_memory_allocated() / 2**30
 
+    peak_flops = args.peak_tflops or (peak_tflops(torch.cuda.get_device_name())
+                                      if device.type == 'cuda' else None)
     what = f'{args.batch} images, {args.dtype} autocast, {device_name(device)}'
-    print(f'\ntrain step, median of {args.iters} alternating steps, {what}')
-    print('| model | s / step | images / s | peak memory |')
-    print('|---|---|---|---|')
+    print(f'\ntrain step, median of {args.iters} alternating steps, {what}'
+          f'{f", bf16 peak {peak_flops:g} TFLOP/s" if peak_flops else ""}')
+    print('| model | s / step | images / s | model GFLOPs / image | TFLOP/s | MFU | peak memory |')
+    print('|---|---|---|---|---|---|---|')
+    rows = {}
     for name, run in runs.items():
         med = statistics.median(run['times'])
+        achieved = run['flops'] * args.batch / med / 1e12
+        mfu = achieved / peak_flops if peak_flops else None
+        rows[name] = dict(s_per_step=med, images_per_s=args.batch / med,
+                          gflops_per_image=run['flops'] / 1e9, tflops=achieved, mfu=mfu,
+                          peak_memory_gib=run['peak'])
         peak = f'{run["peak"]:.2f} GiB' if run['peak'] is not None else 'n/a (CPU)'
-        print(f'| {name} | {med:.3f} | {args.batch / med:.1f} | {peak} |')
+        print(f'| {name} | {med:.3f} | {args.batch / med:.1f} | {run["flops"] / 1e9:.1f} | '
+              f'{achieved:.2f} | {f"{100 * mfu:.1f} %" if mfu is not None else "n/a"} | {peak} |')
     ratio = statistics.median(runs['MimCo']['times']) / statistics.median(runs['SimMIM']['times'])
     print(f'MimCo / SimMIM step time: {ratio:.2f}x')
+    for name in list(runs)[2:]:
+        print(f'{name} / MimCo step time: '
+              f'{statistics.median(runs[name]["times"]) / statistics.median(runs["MimCo"]["times"]):.2f}x')
+    if args.json:
+        import json
+        with open(args.json, 'w') as f:
+            json.dump(dict(device=device_name(device), batch=args.batch, dtype=args.dtype,
+                           iters=args.iters, peak_tflops=peak_flops, mimco=args.mimco,
+                           simmim=args.simmim, ratio=ratio, models=rows), f, indent=1)
     return ratio
 
 

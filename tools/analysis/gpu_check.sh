@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Everything a GPU node must show before a long run is trusted to it, in one command.
+#
+#   tools/analysis/gpu_check.sh [--wheelhouse DIR] [--out DIR] [--batch 256] [--iters 200]
+#                               [--peak-tflops X] [--skip-setup]
+#
+#   1. setup: a venv on top of the node's own PyTorch (tools/setup_env.sh --system-torch
+#      --only pretrain --no-ops; --offline DIR when a wheelhouse is given: no network needed);
+#   2. the CUDA-only tests (pytest -m cuda) and the attention-kernel test;
+#   3. tools/analysis/benchmark_step.py for ViT-S and ViT-B, MimCo vs the SimMIM control, bf16,
+#      at --batch per GPU (halved until it fits): s/step, images/s, MFU, peak memory;
+#   4. tools/analysis/check_training.py: --iters iterations of configs/mimco/vit-s_100e.py through
+#      tools/train.py on generated JPEGs (AmpOptimWrapper bf16), finite losses, teacher
+#      bit-identical;
+#   5. benchmark_step.py --compile all: ViT-S MimCo eager vs torch.compile (teacher + student).
+# Every stage writes its log under --out (default work_dirs/gpu_check); the summary is
+# OUT/summary.md. A failed stage is reported and the next one still runs; the exit status is the
+# number of failed stages.
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+WHEELHOUSE= OUT_DIR=work_dirs/gpu_check BATCH=256 ITERS=200 PEAK= SKIP_SETUP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --wheelhouse) WHEELHOUSE=$2; shift ;;
+    --out) OUT_DIR=$2; shift ;;
+    --batch) BATCH=$2; shift ;;
+    --iters) ITERS=$2; shift ;;
+    --peak-tflops) PEAK="--peak-tflops $2"; shift ;;
+    --skip-setup) SKIP_SETUP=1 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "[gpu_check] unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+mkdir -p "$OUT_DIR"
+OUT_DIR=$(cd "$OUT_DIR" && pwd)
+export VENV=${VENV:-/tmp/mimco_gpu_venv} PYTHONUNBUFFERED=1
+SUMMARY="$OUT_DIR/summary.md"
+FAILED=0
+t0=$(date +%s)
+stage() {  # stage NAME TIMEOUT_S CMD...: run, log to OUT/NAME.log, record the outcome
+  local name=$1 limit=$2; shift 2
+  local start; start=$(date +%s)
+  echo "[gpu_check $(date +%H:%M:%S)] $name: $*"
+  timeout "$limit" "$@" > "$OUT_DIR/$name.log" 2>&1
+  local rc=$?
+  local took=$(( $(date +%s) - start ))
+  if [ $rc -eq 0 ]; then echo "- $name: ok (${took} s)" >> "$SUMMARY"
+  else echo "- $name: FAILED, exit $rc (${took} s), see $name.log" >> "$SUMMARY"; FAILED=$((FAILED + 1))
+       tail -25 "$OUT_DIR/$name.log"; fi
+  echo "[gpu_check] $name: exit $rc in ${took} s"
+  return $rc
+}
+
+{ echo "# gpu_check $(date -u +%Y-%m-%dT%H:%MZ)"; echo; echo '```'
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 || true
+  echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo '```'; echo; } > "$SUMMARY"
+
+if [ "$SKIP_SETUP" = 0 ]; then
+  setup_args=(--system-torch --only pretrain --no-ops)
+  [ -z "$WHEELHOUSE" ] || setup_args+=(--offline "$WHEELHOUSE")
+  stage setup 600 bash tools/setup_env.sh "${setup_args[@]}" || { cat "$SUMMARY"; exit 1; }
+  tail -2 "$OUT_DIR/setup.log"
+fi
+PY=$VENV/bin/python
+[ -x "$PY" ] || PY=python3
+
+stage env 60 "$PY" -c 'import torch, mmcv, mmengine, mmpretrain, mimco_mm, sys
+print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda,
+      "cudnn", torch.backends.cudnn.version(), "| mmcv", mmcv.__version__, "mmengine",
+      mmengine.__version__, "mmpretrain", mmpretrain.__version__)
+print(torch.cuda.get_device_name() if torch.cuda.is_available() else "NO CUDA DEVICE")
+assert torch.cuda.is_available()'
+cat "$OUT_DIR/env.log" | tail -2 | sed 's/^/    /' >> "$SUMMARY"
+
+stage cuda_tests 300 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py \
+  tests/test_attention_kernels.py
+
+bench() {  # bench ARCH: MimCo vs SimMIM, halving the batch until it fits
+  local arch=$1 b=$BATCH
+  while [ "$b" -ge 1 ]; do
+    if stage "bench_$arch" 300 "$PY" tools/analysis/benchmark_step.py \
+        --mimco "configs/mimco/${arch}_100e.py" --simmim "configs/simmim/${arch}_100e.py" \
+        --batch "$b" --warmup 3 --iters 10 $PEAK --json "$OUT_DIR/bench_$arch.json"; then
+      sed -n '/^train step/,$p' "$OUT_DIR/bench_$arch.log" >> "$SUMMARY"; echo >> "$SUMMARY"
+      return 0
+    fi
+    grep -q 'OutOfMemoryError\|out of memory' "$OUT_DIR/bench_$arch.log" || return 1
+    FAILED=$((FAILED - 1)); b=$((b / 2)); echo "[gpu_check] $arch: out of memory, batch $b"
+  done
+  return 1
+}
+bench vit-s
+bench vit-b
+
+stage train 600 "$PY" tools/analysis/check_training.py configs/mimco/vit-s_100e.py \
+  --iters "$ITERS" --images $((BATCH * 8)) --batch "$BATCH" --workers "$(( $(nproc) - 2 ))" \
+  --work-dir /tmp/mimco_check_training --json "$OUT_DIR/train.json"
+tail -3 "$OUT_DIR/train.log" | sed 's/^/    /' >> "$SUMMARY"
+
+# 5. torch.compile of teacher and student (last: compiling is the slowest stage)
+stage bench_compile 400 "$PY" tools/analysis/benchmark_step.py --batch "$BATCH" --warmup 3 \
+  --iters 10 --compile all $PEAK --json "$OUT_DIR/bench_compile.json" \
+  && { sed -n '/^train step/,$p' "$OUT_DIR/bench_compile.log" >> "$SUMMARY"; echo >> "$SUMMARY"; }
+
+echo "total $(( $(date +%s) - t0 )) s, $FAILED failed stage(s)" >> "$SUMMARY"
+cat "$SUMMARY"
+exit $FAILED
