@@ -1,0 +1,74 @@
+"""The parts of the GPU tooling that a CPU can check: FLOP counts behind MFU, the bf16 peak table,
+and tools/analysis/check_training.py's verdicts."""
+import math
+
+import pytest
+import torch
+from mmpretrain.registry import MODELS
+
+from conftest import tiny_mimco
+from tools.analysis import check_training
+from tools.analysis.flops import (forward_flops, frozen_children, peak_tflops, step_flops,
+                                  vit_forward_flops)
+
+
+@pytest.mark.parametrize('arch,img,patch', [('deit-small', 224, 16), ('deit-base', 96, 16),
+                                            (dict(embed_dims=64, num_layers=3, num_heads=4,
+                                                  feedforward_channels=96), 64, 8)])
+def test_closed_form_vit_flops_equal_the_counted_ones(arch, img, patch):
+    """The closed form and FlopCounterMode on mmpretrain's ViT agree exactly (attention included:
+    counted through SDPA's math form)."""
+    model = MODELS.build(dict(type='VisionTransformer', arch=arch, img_size=img, patch_size=patch))
+    d, depth, mlp = model.embed_dims, model.num_layers, model.layers[0].ffn.layers[0][0].out_features
+    counted, frozen = forward_flops(model, torch.randn(2, 3, img, img))
+    assert frozen == 0
+    assert counted == vit_forward_flops(img, patch, d, depth, mlp)
+
+
+def test_step_flops_count_the_frozen_teacher_once_and_the_rest_three_times(teacher_checkpoint):
+    from conftest import IMG, PATCH, TINY_ARCH
+    from mmpretrain.structures import DataSample
+    model = MODELS.build(tiny_mimco(teacher_checkpoint))
+    assert frozen_children(model) == ['target_generator']
+    grid = IMG // PATCH
+    images = torch.randn(4, 3, IMG, IMG)
+    samples = [DataSample().set_mask((torch.rand(grid, grid) < 0.5).float()) for _ in range(4)]
+    trained, frozen = forward_flops(model, images, samples, mode='loss')
+    teacher_backbone = vit_forward_flops(IMG, PATCH, TINY_ARCH['embed_dims'],
+                                         TINY_ARCH['num_layers'], TINY_ARCH['feedforward_channels'])
+    # the teacher = its ViT + its projector neck (matmuls only)
+    assert teacher_backbone < frozen < 1.2 * teacher_backbone
+    assert trained > teacher_backbone  # student ViT + heads + losses
+    assert step_flops(model, images, samples) == pytest.approx(3 * trained + frozen)
+
+
+@pytest.mark.parametrize('name,peak', [('NVIDIA H100 80GB HBM3', 989.0), ('NVIDIA H100 PCIe', 756.0),
+                                       ('NVIDIA H200', 989.0), ('NVIDIA A100-SXM4-80GB', 312.0),
+                                       ('NVIDIA A10G', 70.0), ('NVIDIA A10', 125.0),
+                                       ('Some Future GPU', None)])
+def test_peak_lookup_by_device_name(name, peak):
+    assert peak_tflops(name) == peak
+
+
+def test_check_training_flags_a_changed_teacher(tmp_path, teacher_checkpoint):
+    given = torch.load(teacher_checkpoint, weights_only=True)
+    state = {f'target_generator.{k}': v.clone() for k, v in given['state_dict'].items()}
+    state['backbone.cls_token'] = torch.zeros(1)
+    torch.save(dict(state_dict=state, meta={}), tmp_path / 'same.pth')
+    assert check_training.teacher_mismatches(str(tmp_path / 'same.pth'), teacher_checkpoint) == []
+    name = next(k for k in given['state_dict'] if k.endswith('qkv.weight'))
+    state[f'target_generator.{name}'] += 1e-6
+    del state[f'target_generator.{next(iter(given["state_dict"]))}']
+    torch.save(dict(state_dict=state, meta={}), tmp_path / 'changed.pth')
+    bad = check_training.teacher_mismatches(str(tmp_path / 'changed.pth'), teacher_checkpoint)
+    assert f'{name}: changed during training' in bad
+    assert any('not in the trained checkpoint' in b for b in bad)
+
+
+def test_check_training_flags_non_finite_losses_and_short_runs():
+    log = [dict(iter=i, loss=1.0 / i, loss_a=0.5, time=0.1, data_time=0.01) for i in (10, 20, 30)]
+    summary, failures = check_training.summarize(log, expected_iters=30, batch=8)
+    assert failures == [] and summary['images_per_s'] == pytest.approx(80)
+    log[1]['loss_a'] = math.nan
+    _, failures = check_training.summarize(log, expected_iters=40, batch=8)
+    assert failures == ['loss_a: 1 non-finite values', 'last logged iteration 30, expected 40']
