@@ -69,9 +69,14 @@ def prepare_config(config, work_dir, data_root, teacher_ckpt, iters, images, bat
     loader.batch_size = batch
     loader.num_workers = workers if workers is not None else loader.num_workers
     loader.persistent_workers = loader.num_workers > 0
-    loader.dataset = dict(type='CustomDataset', data_root=data_root, data_prefix='train',
-                          with_label=False, pipeline=loader.dataset.pipeline)
-    epochs = math.ceil(iters / per_epoch)
+    # One long epoch over the files repeated, as on ImageNet: short epochs would restart the
+    # workers' prefetch queue every few iterations and measure start-up, not the steady state.
+    times = math.ceil(iters / per_epoch)
+    loader.dataset = dict(type='RepeatDataset', times=times, dataset=dict(
+        type='CustomDataset', data_root=data_root, data_prefix='train', with_label=False,
+        pipeline=loader.dataset.pipeline))
+    epochs = 1
+    per_epoch *= times
     cfg.train_cfg.max_epochs = epochs
     if cfg.model.get('teacher') is not None:
         cfg.model.teacher.checkpoint = teacher_ckpt

@@ -1,0 +1,204 @@
+"""Images/s of a config's training pipeline in ONE data-loader worker, and the cores a GPU needs.
+
+    python tools/analysis/benchmark_data.py [CONFIG ...] [--images 128] [--samples 300]
+        [--image-size 500 375] [--gpu-images-per-s 3489] [--backends cv2 pillow] [--json OUT]
+        [--loader-workers 4 8 14 [--batches 20]]
+
+The pipeline of each config (default: MimCo ViT-S and MoCo v3 ViT-S) runs on generated JPEG files
+of ImageNet-like size (mean 500 x 375, +-25 %, smooth content so that files and decode cost are
+photo-like; tools/analysis/check_training.py writes them) in this process with one torch thread,
+as a DataLoader worker does. Reported per config and decode backend: images/s per worker, the
+time of each transform, and how many workers (= CPU cores) one GPU needs at --gpu-images-per-s
+(default: ViT-S MimCo on an H200 at batch 256, tools/analysis/gpu_check.sh, 2026-11-26).
+Medians of three passes; the first pass over the files is discarded (page cache).
+
+--loader-workers N ... also measures the whole DataLoader the config builds (its batch size,
+sampler, collate, worker processes, inter-process transfer) with N workers, no model: the rate
+a training run cannot exceed on this machine, to compare with one worker's rate times N.
+"""
+import argparse
+import copy
+import json
+import math
+import os.path as osp
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+DEFAULT_CONFIGS = ['configs/mimco/vit-s_100e.py', 'configs/mocov3/vit-s_300e.py']
+H200_VIT_S_MIMCO_IMAGES_PER_S = 3489.0  # docs/gpu_check/2026-11-26_nvidia-h200/bench_vit-s.json
+
+
+class Timed:
+    """A transform wrapper that accumulates its wall time (s) per call."""
+
+    def __init__(self, transform):
+        self.transform, self.name, self.seconds = transform, type(transform).__name__, 0.0
+
+    def __call__(self, results):
+        start = time.perf_counter()
+        out = self.transform(results)
+        self.seconds += time.perf_counter() - start
+        return out
+
+
+def build_pipeline(pipeline_cfg, backend):
+    """The config's transforms, each timed; LoadImageFromFile decodes with `backend`."""
+    from mmpretrain.registry import TRANSFORMS
+    steps = []
+    for step in copy.deepcopy(pipeline_cfg):
+        if step['type'] == 'LoadImageFromFile':
+            step['imdecode_backend'] = backend
+        steps.append(Timed(TRANSFORMS.build(step)))
+    return steps
+
+
+def run_pipeline(steps, files):
+    """Push every file through the steps once; returns elapsed seconds."""
+    start = time.perf_counter()
+    for path in files:
+        results = dict(img_path=path, sample_idx=0)
+        for step in steps:
+            results = step(results)
+            if results is None:
+                raise RuntimeError(f'{step.name} dropped {path}')
+    return time.perf_counter() - start
+
+
+def measure(pipeline_cfg, backend, files, samples, passes=3):
+    """Median images/s over `passes` timed passes, and ms per image of each transform."""
+    steps = build_pipeline(pipeline_cfg, backend)
+    todo = (files * math.ceil(samples / len(files)))[:samples]
+    run_pipeline(steps, files)  # warm the page cache and lazy imports
+    for s in steps:
+        s.seconds = 0.0
+    rates = [samples / run_pipeline(steps, todo) for _ in range(passes)]
+    per_step = {s.name: 1000 * s.seconds / (passes * samples) for s in steps}
+    return statistics.median(rates), per_step
+
+
+def loader_rate(loader_cfg, data_root, workers, batches):
+    """Images/s of the config's DataLoader over `data_root` with `workers` processes, after the
+    first batch (worker start-up) is out."""
+    from mmengine.runner import Runner
+    cfg = copy.deepcopy(loader_cfg)
+    cfg.update(num_workers=workers, persistent_workers=False)
+    cfg['dataset'] = dict(type='CustomDataset', data_root=data_root, data_prefix='train',
+                          with_label=False, pipeline=cfg['dataset']['pipeline'])
+    cfg['sampler'] = dict(type='InfiniteSampler', shuffle=True)  # never runs out of files
+    if isinstance(cfg.get('collate_fn'), dict):  # the Runner drops the config's scope key too
+        cfg['collate_fn'].pop('_scope_', None)
+    loader = Runner.build_dataloader(cfg, seed=0)
+    it = iter(loader)
+    # The workers pre-fill prefetch_factor (2) batches each while starting: drain them, then time
+    # at least as many again, so the steady rate is measured and not the queue.
+    for _ in range(2 * max(workers, 1) + 1):
+        next(it)
+    batches = max(batches, 2 * workers)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    rate = batches * cfg['batch_size'] / (time.perf_counter() - start)
+    del it, loader
+    return rate
+
+
+def available_backends(wanted):
+    have = []
+    for name in wanted:
+        if name == 'turbojpeg':
+            try:
+                from turbojpeg import TurboJPEG
+                TurboJPEG()
+            except Exception:  # module or libturbojpeg missing
+                print('[data] skipping turbojpeg: PyTurboJPEG / libturbojpeg not installed')
+                continue
+        have.append(name)
+    return have
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('configs', nargs='*', default=DEFAULT_CONFIGS)
+    parser.add_argument('--images', type=int, default=128, help='distinct JPEG files')
+    parser.add_argument('--samples', type=int, default=300, help='pipeline calls per pass')
+    parser.add_argument('--image-size', type=int, nargs=2, default=(500, 375), metavar=('W', 'H'))
+    parser.add_argument('--gpu-images-per-s', type=float, default=H200_VIT_S_MIMCO_IMAGES_PER_S,
+                        help='images/s one GPU consumes (default: ViT-S MimCo, H200, batch 256)')
+    parser.add_argument('--backends', nargs='+', default=['cv2', 'pillow', 'turbojpeg'])
+    parser.add_argument('--json', default=None)
+    parser.add_argument('--loader-workers', type=int, nargs='*', default=[],
+                        help='also time the config\'s whole DataLoader with these worker counts')
+    parser.add_argument('--batches', type=int, default=20, help='batches per DataLoader timing')
+    parser.add_argument('--batch', type=int, default=None,
+                        help='DataLoader batch size (default: the config\'s)')
+    args = parser.parse_args(argv)
+
+    import torch
+    torch.set_num_threads(1)  # what MMEngine's DataLoader workers run with
+    import mimco_mm  # noqa: F401
+    from mmengine.registry import init_default_scope
+
+    from tools._common import load_config
+    from tools.analysis.check_training import make_jpeg_folder
+    init_default_scope('mmpretrain')
+    import cv2
+    cv2.setNumThreads(1)
+
+    rows, loaders = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        make_jpeg_folder(tmp, args.images, tuple(args.image_size))
+        import glob
+        files = sorted(glob.glob(osp.join(tmp, 'train', '*', '*.JPEG')))
+        mean_kb = statistics.mean(osp.getsize(f) for f in files) / 1024
+        print(f'[data] {len(files)} JPEGs, mean {mean_kb:.0f} KiB, ~{args.image_size[0]}x'
+              f'{args.image_size[1]}; {args.samples} samples per pass, 1 thread', flush=True)
+        for config in args.configs:
+            pipeline = load_config(config).train_dataloader.dataset.pipeline
+            for backend in available_backends(args.backends):
+                rate, per_step = measure(pipeline, backend, files, args.samples)
+                workers = math.ceil(args.gpu_images_per_s / rate)
+                rows.append(dict(config=config, backend=backend, images_per_s=rate,
+                                 workers_per_gpu=workers, ms_per_transform=per_step))
+                print(f'[data] {config} [{backend}]: {rate:.0f} images/s per worker, '
+                      f'{workers} workers per GPU; ms: ' +
+                      ', '.join(f'{k} {v:.2f}' for k, v in per_step.items()), flush=True)
+            loader_cfg = load_config(config).train_dataloader.to_dict()
+            if args.batch:
+                loader_cfg['batch_size'] = args.batch
+            for n in args.loader_workers:
+                rate = loader_rate(loader_cfg, tmp, n, args.batches)
+                loaders.append(dict(config=config, workers=n, batch=loader_cfg['batch_size'],
+                                    images_per_s=rate))
+                print(f'[data] {config} DataLoader, {n} workers, batch {loader_cfg["batch_size"]}:'
+                      f' {rate:.0f} images/s ({rate / n:.0f} per worker)', flush=True)
+
+    print(f'\none data-loader worker, {torch.get_num_threads()} thread; a GPU consuming '
+          f'{args.gpu_images_per_s:.0f} images/s needs the workers (CPU cores) shown')
+    print('| config | decode | images / s / worker | workers per GPU | slowest transform |')
+    print('|---|---|---|---|---|')
+    for r in rows:
+        slow = max(r['ms_per_transform'].items(), key=lambda kv: kv[1])
+        print(f'| {osp.basename(osp.dirname(r["config"]))}/{osp.basename(r["config"])} | '
+              f'{r["backend"]} | {r["images_per_s"]:.0f} | {r["workers_per_gpu"]} | '
+              f'{slow[0]} {slow[1]:.1f} ms |')
+    if loaders:
+        print('\n| config | DataLoader workers | batch | images / s | per worker |')
+        print('|---|---|---|---|---|')
+        for r in loaders:
+            print(f'| {osp.basename(osp.dirname(r["config"]))}/{osp.basename(r["config"])} | '
+                  f'{r["workers"]} | {r["batch"]} | {r["images_per_s"]:.0f} | '
+                  f'{r["images_per_s"] / r["workers"]:.0f} |')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(image_size=args.image_size, gpu_images_per_s=args.gpu_images_per_s,
+                           rows=rows, loaders=loaders), f, indent=1)
+    return rows
+
+
+if __name__ == '__main__':
+    main()
