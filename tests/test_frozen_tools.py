@@ -116,3 +116,45 @@ def test_linear_probe_trains_the_head_only_and_reports_its_accuracy(pretrain_cha
             total += 1
     assert total == 18
     assert metrics['accuracy/top1'] == pytest.approx(100.0 * right / total)
+
+
+def _run_tool(args, port=None):
+    """A tool in its own process with one thread, so that two runs compute the same floats."""
+    import subprocess
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(port or 0))
+    res = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize('tool,config,options', [
+    ('knn', 'configs/benchmarks/vit-tiny_knn_cpu.py', ['knn.ks=[1,5,20]']),
+    ('retrieval', 'configs/benchmarks/vit-tiny_retrieval-recall_cpu.py', []),
+])
+def test_two_processes_give_exactly_the_single_process_metrics(pretrain_chain, tmp_path, tool,
+                                                               config, options):
+    """21 images per split: the two processes get 11 and 10 (no sample padded or repeated)."""
+    import sys
+    data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=7, size=36,
+                             splits=('train', 'val'))
+    opts = ['--cfg-options', f'test_dataloader.dataset.data_root={data}', *options]
+    if tool == 'knn':
+        opts.insert(1, f'knn_bank_dataloader.dataset.data_root={data}')
+    _run_tool([sys.executable, f'tools/{tool}.py', config, pretrain_chain['stage2'],
+               '--out', str(tmp_path / 'one.json'), *opts])
+    _run_tool(['bash', f'tools/dist_{tool}.sh', config, pretrain_chain['stage2'], '2',
+               '--out', str(tmp_path / 'two.json'), *opts], port=_free_port())
+    one = json.loads((tmp_path / 'one.json').read_text())
+    two = json.loads((tmp_path / 'two.json').read_text())
+    assert two['metrics'] == one['metrics']
+    assert len(one['metrics']) >= 4
+    # the provenance says how many processes produced the number, and that the data was the same
+    assert (one['provenance']['devices']['count'], two['provenance']['devices']['count']) == (1, 2)
+    assert two['provenance']['data'] == one['provenance']['data']

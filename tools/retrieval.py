@@ -1,6 +1,7 @@
 """Image retrieval with frozen features.
 
     python tools/retrieval.py CONFIG CHECKPOINT [--out retrieval.json]
+    tools/dist_retrieval.sh CONFIG CHECKPOINT N [--out retrieval.json]   # recall protocol
 
 The config's `retrieval` dict picks the protocol:
 - `dict(protocol='revisited', data_root='data/roxford5k', gnd_file='gnd_roxford5k.pkl',
@@ -21,8 +22,8 @@ import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import mimco_mm  # noqa: E402,F401
-from mimco_mm.evaluation import (extract_features, load_revisited_gnd, rank_database,  # noqa: E402
-                                 recall_at_k, revisited_map)
+from mimco_mm.evaluation import (extract_features, gather_rows, load_revisited_gnd,  # noqa: E402
+                                 rank_database, recall_at_k, revisited_map, world)
 from tools._frozen import build_frozen_model, build_loader, run_frozen_tool  # noqa: E402
 
 
@@ -80,8 +81,13 @@ def evaluate(config, checkpoint, cfg_options=None):
     if set(spec) - known[protocol]:
         raise KeyError(f'{config}: retrieval has unknown keys {sorted(set(spec) - known[protocol])}')
     if protocol == 'revisited':
+        if world()[1] > 1:
+            raise ValueError('the revisited protocol runs in one process (5k images, multi-scale '
+                             'features one image at a time): drop --launcher pytorch')
         return revisited(cfg, model, device, spec)
     feats, labels = extract_features(model, build_loader(cfg, 'test_dataloader'), device)
+    # every process extracted its share; all of them are queries and database
+    feats, labels = gather_rows(feats.to(device)).cpu(), gather_rows(labels.to(device)).cpu()
     return recall_at_k(feats, labels, spec.get('ks', (1, 2, 4, 8)))
 
 

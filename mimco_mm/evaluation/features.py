@@ -16,9 +16,13 @@ def extract_features(model, dataloader, device='cpu') -> Tuple[torch.Tensor, tor
     Returns:
         features (N, D) float32 on the CPU, labels (N,) int64 (-1 where a sample has none).
     """
+    from mimco_mm.evaluation.distributed import world
     model.eval()
     feats, labels = [], []
-    progress = ProgressBar(len(dataloader.dataset))
+    # under a process group each process sees its shard; only the first one draws progress
+    total = len(dataloader.sampler) if hasattr(dataloader.sampler, '__len__') else \
+        len(dataloader.dataset)
+    progress = ProgressBar(total) if world()[0] == 0 else None
     for batch in dataloader:
         data = model.data_preprocessor(batch, False)
         out = model.extract_feat(data['inputs'].to(device))
@@ -30,5 +34,6 @@ def extract_features(model, dataloader, device='cpu') -> Tuple[torch.Tensor, tor
         for sample in data['data_samples']:
             label = sample.gt_label if 'gt_label' in sample else None
             labels.append(int(label[0]) if label is not None and len(label) else -1)
-        progress.update(out.shape[0])
+        if progress is not None:
+            progress.update(out.shape[0])
     return torch.cat(feats), torch.tensor(labels, dtype=torch.long)

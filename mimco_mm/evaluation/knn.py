@@ -10,6 +10,47 @@ import torch.nn.functional as F
 
 
 @torch.no_grad()
+def knn_hits(train_feats: torch.Tensor, train_labels: torch.Tensor,
+             test_feats: torch.Tensor, test_labels: torch.Tensor, ks: Sequence[int],
+             temperature: float, num_classes: int, chunk: int = 1024) -> torch.Tensor:
+    """Top-1 and top-5 hit counts of the weighted k-NN vote, for each k.
+
+    Args:
+        train_feats: (N, D) bank features; test_feats: (M, D). L2-normalised here. The vote runs
+            on train_feats' device, `chunk` test rows at a time (memory: chunk x N).
+        train_labels: (N,) int; test_labels: (M,) int.
+    Returns:
+        (len(ks), 2) float64 on the CPU: [top-1 hits, top-5 hits] per k.
+    """
+    device = train_feats.device
+    train = F.normalize(train_feats.float(), dim=1)
+    test = F.normalize(test_feats.float().to(device), dim=1)
+    train_labels = train_labels.to(device)
+    test_labels = test_labels.to(device)
+    hits = torch.zeros(len(ks), 2, dtype=torch.float64, device=device)
+    for start in range(0, test.shape[0], chunk):
+        sims, idx = (test[start:start + chunk] @ train.T).topk(max(ks), dim=1)  # (m, kmax)
+        neighbour_labels = train_labels[idx]  # (m, kmax)
+        labels = test_labels[start:start + chunk]
+        for i, k in enumerate(ks):
+            weights = (sims[:, :k] / temperature).exp()
+            votes = torch.zeros(labels.shape[0], num_classes, device=device)
+            votes.scatter_add_(1, neighbour_labels[:, :k], weights)
+            top = votes.topk(min(5, num_classes), dim=1).indices
+            hits[i, 0] += (top[:, 0] == labels).sum()
+            hits[i, 1] += (top == labels[:, None]).any(dim=1).sum()
+    return hits.cpu()
+
+
+def hits_to_metrics(hits: torch.Tensor, total: int, ks: Sequence[int]) -> Dict[str, float]:
+    """{'knn/top1_k10': %, 'knn/top5_k10': %, ...} from knn_hits' counts over `total` queries."""
+    results = {}
+    for i, k in enumerate(ks):
+        results[f'knn/top1_k{k}'] = 100.0 * float(hits[i, 0]) / total
+        results[f'knn/top5_k{k}'] = 100.0 * float(hits[i, 1]) / total
+    return results
+
+
 def knn_classify(train_feats: torch.Tensor, train_labels: torch.Tensor,
                  test_feats: torch.Tensor, test_labels: torch.Tensor,
                  ks: Sequence[int] = (10, 20, 100, 200), temperature: float = 0.07,
@@ -28,24 +69,7 @@ def knn_classify(train_feats: torch.Tensor, train_labels: torch.Tensor,
     """
     if max(ks) > train_feats.shape[0]:
         raise ValueError(f'k={max(ks)} exceeds the {train_feats.shape[0]} training features')
-    train = F.normalize(train_feats.float(), dim=1)
-    test = F.normalize(test_feats.float(), dim=1)
     num_classes = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
-    correct = {k: torch.zeros(2) for k in ks}
-    for start in range(0, test.shape[0], chunk):
-        sims, idx = (test[start:start + chunk] @ train.T).topk(max(ks), dim=1)  # (m, kmax)
-        neighbour_labels = train_labels[idx]  # (m, kmax)
-        labels = test_labels[start:start + chunk]
-        for k in ks:
-            weights = (sims[:, :k] / temperature).exp()
-            votes = torch.zeros(labels.shape[0], num_classes)
-            votes.scatter_add_(1, neighbour_labels[:, :k], weights)
-            top = votes.topk(min(5, num_classes), dim=1).indices
-            correct[k][0] += (top[:, 0] == labels).sum()
-            correct[k][1] += (top == labels[:, None]).any(dim=1).sum()
-    total = test.shape[0]
-    results = {}
-    for k in ks:
-        results[f'knn/top1_k{k}'] = 100.0 * float(correct[k][0]) / total
-        results[f'knn/top5_k{k}'] = 100.0 * float(correct[k][1]) / total
-    return results
+    hits = knn_hits(train_feats, train_labels, test_feats, test_labels, ks, temperature,
+                    num_classes, chunk)
+    return hits_to_metrics(hits, test_feats.shape[0], ks)
