@@ -6,6 +6,7 @@ from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from .compile import compile_backbones
 from .teacher import split_tokens
 
 
@@ -21,17 +22,21 @@ class MimCo(BaseSelfSupervisor):
         teacher: a `ContrastiveTeacher` config (stored as `target_generator`).
         head: a `MimCoHead` config.
         data_preprocessor: defaults to `SelfSupDataPreprocessor`.
+        compile: None, or 'teacher' / 'student' / 'all': torch.compile those ViTs in place
+            (mimco_mm/models/compile.py; same outputs up to kernel-fusion rounding, same keys).
         init_cfg: must stay None. A model-level init (e.g. Xavier on every Linear) would reach
             the teacher's layers too; put inits on `backbone` / `head` instead.
     """
 
     def __init__(self, backbone: dict, teacher: dict, head: dict,
-                 data_preprocessor=None, init_cfg=None):
+                 data_preprocessor=None, init_cfg=None, compile=None):
         if init_cfg is not None:
             raise ValueError('MimCo takes no model-level init_cfg: it would re-initialise the '
                              'frozen teacher. Put init_cfg on backbone or head.')
         super().__init__(backbone=backbone, head=head, target_generator=teacher,
                          data_preprocessor=data_preprocessor)
+        if compile is not None:
+            compile_backbones(self, compile)
 
     def extract_feat(self, inputs: torch.Tensor):
         """Plain student features (no mask): a tuple like `VisionTransformer.forward`."""

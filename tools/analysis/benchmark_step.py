@@ -28,6 +28,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import mimco_mm  # noqa: E402,F401
 from tools._common import load_config  # noqa: E402
+from mimco_mm.models.compile import compile_backbones  # noqa: E402
 from tools.analysis.flops import peak_tflops, step_flops  # noqa: E402
 
 
@@ -97,22 +98,6 @@ def train_step(model, optimizer, images, samples, dtype):
     optimizer.step()
 
 
-def compile_parts(model, which):
-    """torch.compile the teacher ('teacher'), the student backbone ('student') or both ('all'),
-    in place. The outputs must not change beyond bf16 tolerance: only kernels are fused."""
-    import numpy as np
-    for module in model.modules():
-        # mmpretrain's ViTs set DropPath.drop_prob from np.linspace: a numpy scalar that dynamo
-        # turns into a tensor whose guard fails under no_grad (torch 2.14: "Guard failed on the
-        # same frame it was created"). A Python float is what the attribute means.
-        if isinstance(getattr(module, 'drop_prob', None), np.generic):
-            module.drop_prob = float(module.drop_prob)
-    if which in ('teacher', 'all'):
-        model.target_generator.backbone = torch.compile(model.target_generator.backbone)
-    if which in ('student', 'all'):
-        model.backbone = torch.compile(model.backbone)
-
-
 def device_name(device):
     """'cuda (NVIDIA H100 ...)' or 'cpu (2 threads)': what a timing was measured on."""
     return device.type + (f' ({torch.cuda.get_device_name()})' if device.type == 'cuda' else
@@ -156,7 +141,7 @@ def main(argv=None):
             images, samples = make_batch(cfg, args.batch, device)
             flops = step_flops(model, images[:2], samples[:2])  # before compiling: eager shapes
             if compiled:
-                compile_parts(model, compiled)
+                compile_backbones(model, compiled)
             runs[name] = dict(step=lambda m=model, o=optimizer, i=images, s=samples:
                               train_step(m, o, i, s, dtype), times=[], model=model, flops=flops)
         for i in range(args.warmup):
