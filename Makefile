@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo clean-venv wheelhouse
+.PHONY: setup test demo clean-venv wheelhouse offline-install-check
 
 setup:  ## create or update .venv with the pinned stack (mmcv wheel cached in ~/.cache/mimco_mm)
 	VENV=$(abspath $(VENV)) bash tools/setup_env.sh
@@ -23,3 +23,6 @@ WHEELHOUSE_ARGS ?=
 wheelhouse:  ## every wheel an offline install needs, into DIR (WHEELHOUSE_ARGS: --only pretrain --system-torch --python-version X.Y ...)
 	@test -n "$(DIR)" || { echo "usage: make wheelhouse DIR=<folder> [WHEELHOUSE_ARGS='--only pretrain --system-torch']"; exit 2; }
 	bash tools/install/wheelhouse.sh $(DIR) $(WHEELHOUSE_ARGS)
+
+offline-install-check:  ## the full offline install end to end (several GB, ~10 min; not part of `make test`)
+	bash tools/install/offline_check.sh $(DIR)

@@ -46,13 +46,16 @@ class Timed:
         return out
 
 
-def build_pipeline(pipeline_cfg, backend):
-    """The config's transforms, each timed; LoadImageFromFile decodes with `backend`."""
+def build_pipeline(pipeline_cfg, backend, crop_backend=None):
+    """The config's transforms, each timed; LoadImageFromFile decodes with `backend`, and
+    RandomResizedCrop resizes with `crop_backend` when given ('cv2' or 'pillow')."""
     from mmpretrain.registry import TRANSFORMS
     steps = []
     for step in copy.deepcopy(pipeline_cfg):
         if step['type'] == 'LoadImageFromFile':
             step['imdecode_backend'] = backend
+        if step['type'] == 'RandomResizedCrop' and crop_backend:
+            step['backend'] = crop_backend
         steps.append(Timed(TRANSFORMS.build(step)))
     return steps
 
@@ -69,9 +72,9 @@ def run_pipeline(steps, files):
     return time.perf_counter() - start
 
 
-def measure(pipeline_cfg, backend, files, samples, passes=3):
+def measure(pipeline_cfg, backend, files, samples, passes=3, crop_backend=None):
     """Median images/s over `passes` timed passes, and ms per image of each transform."""
-    steps = build_pipeline(pipeline_cfg, backend)
+    steps = build_pipeline(pipeline_cfg, backend, crop_backend)
     todo = (files * math.ceil(samples / len(files)))[:samples]
     run_pipeline(steps, files)  # warm the page cache and lazy imports
     for s in steps:
@@ -130,6 +133,9 @@ def main(argv=None):
     parser.add_argument('--gpu-images-per-s', type=float, default=H200_VIT_S_MIMCO_IMAGES_PER_S,
                         help='images/s one GPU consumes (default: ViT-S MimCo, H200, batch 256)')
     parser.add_argument('--backends', nargs='+', default=['cv2', 'pillow', 'turbojpeg'])
+    parser.add_argument('--crop-backends', nargs='+', default=[None],
+                        help="also time RandomResizedCrop with these resize backends ('cv2', "
+                             "'pillow'); default: the config's")
     parser.add_argument('--json', default=None)
     parser.add_argument('--loader-workers', type=int, nargs='*', default=[],
                         help='also time the config\'s whole DataLoader with these worker counts')
@@ -159,9 +165,13 @@ def main(argv=None):
               f'{args.image_size[1]}; {args.samples} samples per pass, 1 thread', flush=True)
         for config in args.configs:
             pipeline = load_config(config).train_dataloader.dataset.pipeline
-            for backend in available_backends(args.backends):
-                rate, per_step = measure(pipeline, backend, files, args.samples)
+            for backend, crop in [(b, c) for b in available_backends(args.backends)
+                                  for c in args.crop_backends]:
+                rate, per_step = measure(pipeline, backend, files, args.samples,
+                                         crop_backend=crop)
                 workers = math.ceil(args.gpu_images_per_s / rate)
+                if crop:
+                    backend = f'{backend}, crop resize {crop}'
                 rows.append(dict(config=config, backend=backend, images_per_s=rate,
                                  workers_per_gpu=workers, ms_per_transform=per_step))
                 print(f'[data] {config} [{backend}]: {rate:.0f} images/s per worker, '
