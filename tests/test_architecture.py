@@ -20,6 +20,15 @@ VIT_S_CONFIGS = [
     'configs/benchmarks/vit-s_ft-200e_in1k.py',
     'configs/benchmarks/vit-s_knn_in1k.py',
 ]
+VIT_B_CONFIGS = [
+    'configs/benchmarks/mask-rcnn_vit-b_simple-fpn_lsj-100e_coco.py',
+    'configs/benchmarks/upernet_vit-b_8xb2-160k_ade20k-512x512.py',
+    'configs/benchmarks/vit-b_linear-90e_in1k.py',
+    'configs/benchmarks/vit-b_ft-100e_in1k.py',
+    'configs/benchmarks/vit-b_knn_in1k.py',
+]
+# width, FFN, the configs' head count, another head count with the same tensor shapes
+FAMILIES = {'vit-s': (384, 1536, 6, 12), 'vit-b': (768, 3072, 12, 16)}
 
 
 def _student_checkpoint(path, embed_dims, num_heads, ffn):
@@ -35,15 +44,22 @@ def _student_checkpoint(path, embed_dims, num_heads, ffn):
 
 
 @pytest.fixture(scope='module')
-def vit_s(tmp_path_factory):
+def students(tmp_path_factory):
+    """{family: {heads: (path, state)}}: stage-2-like files of both head counts per family."""
     from mmengine.registry import init_default_scope
     init_default_scope('mmpretrain')  # module fixtures run before the per-test scope reset
     root = tmp_path_factory.mktemp('arch')
     files = {}
-    for heads in (6, 12):
-        path = str(root / f'vit-s_{heads}heads.pth')
-        files[heads] = (path, _student_checkpoint(path, 384, heads, 1536))
+    for family, (dims, ffn, right, wrong) in FAMILIES.items():
+        for heads in (right, wrong):
+            path = str(root / f'{family}_{heads}heads.pth')
+            files.setdefault(family, {})[heads] = (path, _student_checkpoint(path, dims, heads, ffn))
     return files
+
+
+@pytest.fixture(scope='module')
+def vit_s(students):
+    return students['vit-s']
 
 
 def _backbone(config, checkpoint):
@@ -52,12 +68,16 @@ def _backbone(config, checkpoint):
     return MODELS.build(cfg)
 
 
-@pytest.mark.parametrize('config', VIT_S_CONFIGS)
-def test_vit_s_configs_refuse_12_heads_and_take_every_tensor_of_6(config, vit_s):
-    wrong = _backbone(config, vit_s[12][0])
-    with pytest.raises(ArchitectureMismatch, match='num_heads: checkpoint 12, model 6'):
+@pytest.mark.parametrize('family,config', [('vit-s', c) for c in VIT_S_CONFIGS] +
+                         [('vit-b', c) for c in VIT_B_CONFIGS])
+def test_downstream_configs_refuse_another_head_count_and_take_every_tensor(family, config,
+                                                                            students):
+    _, _, right_heads, wrong_heads = FAMILIES[family]
+    wrong = _backbone(config, students[family][wrong_heads][0])
+    with pytest.raises(ArchitectureMismatch,
+                       match=f'num_heads: checkpoint {wrong_heads}, model {right_heads}'):
         wrong.init_weights()
-    path, state = vit_s[6]
+    path, state = students[family][right_heads]
     right = _backbone(config, path)
     right.init_weights()
     own = right.state_dict()
@@ -72,14 +92,6 @@ def test_vit_s_configs_refuse_12_heads_and_take_every_tensor_of_6(config, vit_s)
         assert torch.equal(value, theirs), key
         arrived += 1
     assert arrived >= len(own) - 3
-
-
-def test_vit_b_fine_tune_refuses_another_head_count(tmp_path):
-    path = str(tmp_path / 'vit-b_16heads.pth')
-    _student_checkpoint(path, 768, 16, 3072)
-    backbone = _backbone('configs/benchmarks/vit-b_ft-100e_in1k.py', path)
-    with pytest.raises(ArchitectureMismatch, match='num_heads: checkpoint 16, model 12'):
-        backbone.init_weights()
 
 
 def test_swin_description_and_mismatch():

@@ -61,17 +61,17 @@ def test_wheelhouse_closure_evaluates_markers_for_the_target_and_leaves_out_excl
              'dep': ['leaf'], 'big': ['big-dep'], 'leaf': [], 'old-only': [], 'big-dep': []}
     fetched = []
 
-    def download(spec, out_dir, python_version, constraints):
+    def download(spec, out_dir, python_version, constraints, max_glibc):
         name = deps.Requirement(spec).name
         fetched.append((name, python_version))
         return write_wheel(out_dir, name.replace('-', '_'), index[name])
     monkeypatch.setattr(deps, 'download', download)
     reqs = tmp_path / 'reqs.txt'
     reqs.write_text('top  # the only root\n')
-    got = deps.wheelhouse(str(tmp_path / 'wh'), [str(reqs)], '3.12', ['big'], [])
+    got = deps.wheelhouse(str(tmp_path / 'wh'), [str(reqs)], '3.12', ['big'], [], '2.28')
     assert sorted(got) == ['dep', 'leaf', 'top']  # big and what only big needs are left out
     assert {v for _, v in fetched} == {'3.12'}
-    got = deps.wheelhouse(str(tmp_path / 'wh310'), [str(reqs)], '3.10', ['big'], [])
+    got = deps.wheelhouse(str(tmp_path / 'wh310'), [str(reqs)], '3.10', ['big'], [], '2.28')
     assert 'old-only' in got  # its marker holds on the target, not on this interpreter
 
 
@@ -165,3 +165,10 @@ def test_setup_rejects_contradictory_options():
     res = subprocess.run(['bash', 'tools/setup_env.sh', '--only', 'detection'], cwd=ROOT,
                          capture_output=True, text=True)
     assert res.returncode == 2 and "not 'detection'" in res.stderr
+
+
+def test_platform_tags_cover_every_glibc_up_to_the_nodes():
+    tags = deps.platforms('2.28')
+    assert 'manylinux_2_18_x86_64' in tags and 'manylinux_2_28_x86_64' in tags  # NCCL: 2_18
+    assert 'manylinux_2_31_x86_64' not in tags  # would not load on a glibc 2.28 node
+    assert 'manylinux_2_35_x86_64' in deps.platforms('2.35')

@@ -60,3 +60,19 @@ def test_missing_checkpoint_is_refused(tmp_path):
     result = subprocess.run(['bash', 'tools/transfer.sh', str(tmp_path / 'none.pth'), '1'],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode != 0 and 'does not exist' in result.stderr
+
+
+def test_every_pre_training_arch_has_every_transfer_task():
+    """The ARCH table of tools/transfer.sh: ViT-S and ViT-B run fine-tune, linear, k-NN, COCO and
+    ADE20K, and every config it names exists."""
+    import re
+    text = open(os.path.join(ROOT, 'tools', 'transfer.sh')).read()
+    table = text[text.index('case $ARCH in'):text.index('esac')]
+    blocks = dict(re.findall(r'\n\s+([\w-]+)\) CFG=\((.*?)\) ;;', table, flags=re.S))
+    for arch in ('vit-s', 'vit-b'):
+        tasks = dict(re.findall(r'\[(\w+)\]=\$B/(\S+\.py)', blocks[arch]))
+        assert {'ft', 'linear', 'knn', 'coco', 'ade'} <= set(tasks), (arch, sorted(tasks))
+        for task, config in tasks.items():
+            assert os.path.isfile(os.path.join(ROOT, 'configs', 'benchmarks', config)), config
+            if arch == 'vit-b':
+                assert 'vit-b' in config, (task, config)

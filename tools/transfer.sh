@@ -43,7 +43,9 @@ case $ARCH in
               [knn]=$B/vit-s_knn_in1k.py [roxford]=$B/vit-s_retrieval_roxford5k.py
               [rparis]=$B/vit-s_retrieval_rparis6k.py [coco]=$B/mask-rcnn_vit-s_fpn_ms-1x_coco.py
               [ade]=$B/upernet_vit-s_8xb2-160k_ade20k-512x512.py) ;;
-  vit-b) CFG=([ft]=$B/vit-b_ft-100e_in1k.py) ;;
+  vit-b) CFG=([ft]=$B/vit-b_ft-100e_in1k.py [linear]=$B/vit-b_linear-90e_in1k.py
+              [knn]=$B/vit-b_knn_in1k.py [coco]=$B/mask-rcnn_vit-b_simple-fpn_lsj-100e_coco.py
+              [ade]=$B/upernet_vit-b_8xb2-160k_ade20k-512x512.py) ;;
   vit-tiny) CFG=([linear]=$B/vit-tiny_linear_cpu.py [knn]=$B/vit-tiny_knn_cpu.py
                  [recall]=$B/vit-tiny_retrieval-recall_cpu.py [coco]=$B/mask-rcnn_vit-tiny_cpu.py
                  [ade]=$B/upernet_vit-tiny_cpu.py) ;;

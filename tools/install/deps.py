@@ -8,7 +8,7 @@ Used by tools/setup_env.sh (standard library + pip only: it runs before anything
         packages are installed with --no-deps on top of a PyTorch environment we must not touch.
 
     python tools/install/deps.py wheelhouse DIR --requirements FILE [...] [--python-version 3.12]
-            [--exclude NAME ...]
+            [--exclude NAME ...] [--max-glibc 2.28]
         Download, for the target Python, every wheel FILE's requirements need (recursively,
         markers evaluated for that Python), except the excluded names and their own needs.
 
@@ -41,8 +41,15 @@ EQUIVALENT = [
     {'opencv-python', 'opencv-python-headless', 'opencv-contrib-python',
      'opencv-contrib-python-headless'},
 ]
-PLATFORMS = ['manylinux_2_28_x86_64', 'manylinux_2_27_x86_64', 'manylinux_2_24_x86_64',
-             'manylinux_2_17_x86_64', 'manylinux2014_x86_64', 'manylinux1_x86_64', 'linux_x86_64']
+
+
+def platforms(max_glibc='2.28'):
+    """The x86-64 wheel tags a node with glibc `max_glibc` accepts. pip matches a manylinux_2_N
+    tag only for the N it is given, so every N up to the node's is named (2.28: RHEL 8 and
+    newer, the oldest glibc current PyTorch wheels support)."""
+    top = int(max_glibc.split('.')[1])
+    return ([f'manylinux_2_{n}_x86_64' for n in range(top, 16, -1)] +
+            ['manylinux2014_x86_64', 'manylinux2010_x86_64', 'manylinux1_x86_64', 'linux_x86_64'])
 
 
 def alternatives(name):
@@ -121,13 +128,13 @@ def wheel_name(path):
     return canonicalize_name(osp.basename(path).split('-')[0])
 
 
-def download(spec, out_dir, python_version, constraints):
+def download(spec, out_dir, python_version, constraints, max_glibc='2.28'):
     """Fetch one binary wheel for the target (no dependencies); return its path."""
     before = set(glob.glob(osp.join(out_dir, '*.whl')))
     cmd = [sys.executable, '-m', 'pip', 'download', '--quiet', '--disable-pip-version-check',
            '--no-deps', '--only-binary=:all:', '--implementation', 'cp',
            '--python-version', python_version, '-d', out_dir, spec]
-    for platform in PLATFORMS:
+    for platform in platforms(max_glibc):
         cmd += ['--platform', platform]
     for c in constraints:
         cmd += ['-c', c]
@@ -140,28 +147,58 @@ def download(spec, out_dir, python_version, constraints):
     return sorted(hits)[-1]
 
 
-def wheelhouse(out_dir, requirement_files, python_version, exclude, constraints):
-    """Download the closure of the requirements into `out_dir`; returns {name: wheel path}."""
+def download_resolved(out_dir, requirement_files, python_version, constraints, max_glibc):
+    """pip's own resolver over all requirement files at once (no exclusions needed)."""
+    cmd = [sys.executable, '-m', 'pip', 'download', '--quiet', '--disable-pip-version-check',
+           '--only-binary=:all:', '--implementation', 'cp', '--python-version', python_version,
+           '-d', out_dir]
+    for platform in platforms(max_glibc):
+        cmd += ['--platform', platform]
+    for c in constraints:
+        cmd += ['-c', c]
+    for r in requirement_files:
+        cmd += ['-r', r]
+    subprocess.run(cmd, check=True)
+    return {wheel_name(p): p for p in glob.glob(osp.join(out_dir, '*.whl'))}
+
+
+def wheelhouse(out_dir, requirement_files, python_version, exclude, constraints,
+               max_glibc='2.28'):
+    """Download the closure of the requirements into `out_dir`; returns {name: wheel path}.
+
+    Without exclusions pip resolves everything at once. With them (packages the target already
+    has), the closure is walked here, one wheel at a time, extras included (torch asks for
+    cuda-toolkit[cublas, ...]); a package needed twice is fetched once, at the first
+    requirement's version: exclusions are for stacks whose pins agree (ours do).
+    """
     os.makedirs(out_dir, exist_ok=True)
+    if not exclude:
+        return download_resolved(out_dir, requirement_files, python_version, constraints,
+                                 max_glibc)
     major, minor = python_version.split('.')[:2]
     env = dict(default_environment(), python_version=f'{major}.{minor}',
                python_full_version=f'{major}.{minor}.0')
     excluded = set()
     for name in exclude:
         excluded |= alternatives(name)
-    todo = [r for r in read_requirements(requirement_files) if applies(r, env)]
-    got = {}
+    todo = [(r, '') for r in read_requirements(requirement_files) if applies(r, env)]
+    got, walked = {}, set()
     while todo:
-        req = todo.pop(0)
+        req, extra = todo.pop(0)
         name = canonicalize_name(req.name)
-        if name in got or name in excluded:
+        if name in excluded or (name, extra) in walked:
             continue
-        if name in {n for p in got for n in alternatives(p)}:
+        if name in {n for p in got for n in alternatives(p)} - {name}:
             continue
-        path = download(f'{req.name}{req.specifier}', out_dir, python_version, constraints)
-        got[name] = path
-        print(f'[deps] {osp.basename(path)}', flush=True)
-        todo += [r for r in map(Requirement, wheel_requires(path)) if applies(r, env)]
+        walked.add((name, extra))
+        if name not in got:
+            got[name] = download(f'{req.name}{req.specifier}', out_dir, python_version,
+                                 constraints, max_glibc)
+            print(f'[deps] {osp.basename(got[name])}', flush=True)
+        for line in wheel_requires(got[name]):
+            dep = Requirement(line)
+            if dep.marker is None or dep.marker.evaluate(dict(env, extra=extra)):
+                todo += [(dep, e) for e in [''] + sorted(dep.extras)]
     return got
 
 
@@ -176,13 +213,14 @@ def main(argv=None):
     w.add_argument('--python-version', default=f'{sys.version_info.major}.{sys.version_info.minor}')
     w.add_argument('--exclude', nargs='*', default=[])
     w.add_argument('--constraints', nargs='*', default=[])
+    w.add_argument('--max-glibc', default='2.28', help="the target node's glibc (ldd --version)")
     args = parser.parse_args(argv)
     if args.cmd == 'missing':
         for spec in missing(args.roots):
             print(spec)
     else:
         wheelhouse(args.out_dir, args.requirements, args.python_version, args.exclude,
-                   args.constraints)
+                   args.constraints, args.max_glibc)
 
 
 if __name__ == '__main__':

@@ -9,6 +9,7 @@
 #   --only pretrain    what pre-training and the classification benchmarks need (no mmdet/mmseg)
 #   --system-torch     leave out torch and torchvision (the target has its own)
 #   --exclude          further packages the target already has (their own needs are left out too)
+#   --max-glibc 2.28   the target's glibc (`ldd --version`); wheels needing a newer one are skipped
 #
 # DIR/mmcv/ holds mmcv's source (so the target can compile its ops against its own torch), the
 # op-less mmcv_lite wheel, and every compiled mmcv wheel in this machine's cache
@@ -19,13 +20,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=${1:?usage: $0 DIR [--python-version X.Y] [--only pretrain|all] [--system-torch] [--exclude "..."]}
 shift
 PYVER=$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-ONLY=all SYSTEM_TORCH=0 EXCLUDE=
+ONLY=all SYSTEM_TORCH=0 EXCLUDE= GLIBC=2.28
 while [ $# -gt 0 ]; do
   case "$1" in
     --python-version) PYVER=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --system-torch) SYSTEM_TORCH=1 ;;
     --exclude) EXCLUDE=$2; shift ;;
+    --max-glibc) GLIBC=$2; shift ;;
     *) echo "[wheelhouse] unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -46,7 +48,8 @@ excl=($EXCLUDE)
 [ "$SYSTEM_TORCH" = 0 ] || excl+=(torch torchvision)
 echo "[wheelhouse] Python $PYVER: ${reqs[*]}${excl:+ (leaving out ${excl[*]})}"
 "$PY" tools/install/deps.py wheelhouse "$OUT" --python-version "$PYVER" \
-  --requirements "${reqs[@]}" --constraints requirements/constraints.txt --exclude "${excl[@]}"
+  --requirements "${reqs[@]}" --constraints requirements/constraints.txt --exclude "${excl[@]}" \
+  --max-glibc "$GLIBC"
 
 # mmcv: source + op-less wheel (built here; pure Python) + the compiled wheels we have.
 if [ ! -f "$OUT/mmcv/mmcv-$MMCV_VERSION.tar.gz" ]; then
