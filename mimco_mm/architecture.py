@@ -108,7 +108,7 @@ def check(module, checkpoint, prefix, source):
 # The benchmark config sets of tools/transfer.sh, by (family, embed dims), and the head count
 # their configs build; another head count is passed to every job as a config override.
 BENCHMARK_ARCHS = {('vit', 384): ('vit-s', 6), ('vit', 768): ('vit-b', 12),
-                   ('vit', 64): ('vit-tiny', 4)}
+                   ('vit', 64): ('vit-tiny', 4), ('swin', 96): ('swin-t', [3, 6, 12, 24])}
 
 
 def benchmark_arch(checkpoint_path, prefix='backbone.'):
@@ -126,6 +126,10 @@ def benchmark_arch(checkpoint_path, prefix='backbone.'):
         raise ArchitectureMismatch(f'{checkpoint_path}: no benchmark configs for a {arch["family"]}'
                                    f' with {arch["embed_dims"]} dims ({arch})')
     name, heads = found
+    if arch['family'] == 'swin' and list(arch['num_heads']) != heads:
+        # the Swin configs build arch='tiny'; per-stage heads are not a one-key override
+        raise ArchitectureMismatch(f'{checkpoint_path}: a Swin with heads {arch["num_heads"]}; '
+                                   f'the swin-t configs build {heads}')
     options = [] if arch['num_heads'] == heads else \
         [f'model.backbone.arch.num_heads={arch["num_heads"]}']
     return name, options

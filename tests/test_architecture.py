@@ -106,6 +106,54 @@ def test_swin_description_and_mismatch():
     check(other, checkpoint, 'backbone.', 'swin.pth')  # the same network passes
 
 
+SWIN_T_CONFIGS = [
+    'configs/benchmarks/mask-rcnn_swin-t_fpn_1x_coco.py',
+    'configs/benchmarks/mask-rcnn_swin-t_fpn_ms-crop-3x_coco.py',
+    'configs/benchmarks/upernet_swin-t_8xb2-160k_ade20k-512x512.py',
+]
+
+
+@pytest.fixture(scope='module')
+def swin_students(tmp_path_factory):
+    """A Swin-T MimCo student (SimMIMSwinTransformer, last stage normalised) and one whose last
+    stage has 12 heads instead of 24, each with its recorded architecture."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpretrain')
+    root = tmp_path_factory.mktemp('swin')
+    files = {}
+    for name, arch in (('tiny', 'tiny'), ('12heads', dict(embed_dims=96, depths=[2, 2, 6, 2],
+                                                          num_heads=[3, 6, 12, 12]))):
+        torch.manual_seed(1)
+        student = MODELS.build(dict(type='SimMIMSwinTransformer', arch=arch, img_size=224,
+                                    out_indices=(3, )))
+        state = {'backbone.' + k: v for k, v in student.state_dict().items()}
+        path = str(root / f'swin_{name}.pth')
+        torch.save(dict(state_dict=state, meta=dict(architecture={'backbone': describe(student)})),
+                   path)
+        files[name] = (path, state)
+    return files
+
+
+@pytest.mark.parametrize('config', SWIN_T_CONFIGS)
+def test_swin_configs_take_every_student_tensor_and_refuse_another_swin(config, swin_students):
+    wrong = _backbone(config, swin_students['12heads'][0])
+    with pytest.raises(ArchitectureMismatch, match=r'num_heads: checkpoint \[3, 6, 12, 12\]'):
+        wrong.init_weights()
+    path, state = swin_students['tiny']
+    right = _backbone(config, path)
+    right.init_weights()
+    new = []
+    for key, value in right.state_dict().items():
+        theirs = state.get('backbone.' + key)
+        if theirs is None:
+            new.append(key)
+            continue
+        assert torch.equal(value, theirs), key
+    # only the norms of stages 0-2 are new; every other tensor came from the student
+    assert sorted({k.split('.')[0] for k in new}) == ['norm0', 'norm1', 'norm2'], new
+    assert len(state) - 1 == len(right.state_dict()) - len(new)  # all but the mask token used
+
+
 def test_checkpoint_without_a_recorded_architecture_is_refused(tmp_path):
     vit = MODELS.build(tiny_vit(out_type='raw'))
     path = tmp_path / 'third_party.pth'
@@ -178,3 +226,10 @@ def test_load_from_a_checkpoint_of_another_head_count_is_refused(pretrain_chain,
                   'model.backbone.arch.num_heads=2')
     runner = run_train('configs/mimco/vit-tiny_cpu.py', tmp_path / 'same', *common)
     assert runner.iter == 2  # the matching architecture loads and trains
+
+
+def test_transfer_reads_swin_t_and_refuses_another_swin(swin_students):
+    from mimco_mm.architecture import benchmark_arch
+    assert benchmark_arch(swin_students['tiny'][0]) == ('swin-t', [])
+    with pytest.raises(ArchitectureMismatch, match='the swin-t configs build'):
+        benchmark_arch(swin_students['12heads'][0])

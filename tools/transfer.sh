@@ -6,12 +6,13 @@
 # checkpoint's two parent folders (work_dirs/mimco/vit-s_100e/epoch_100.pth -> mimco_vit-s_100e).
 #
 # Environment:
-#   ARCH=vit-s|vit-b|vit-tiny   which benchmark configs (vit-tiny: the CPU variants). Default:
+#   ARCH=vit-s|vit-b|swin-t|vit-tiny   which benchmark configs (vit-tiny: the CPU variants;
+#                               swin-t: COCO 1x / 3x and ADE20K only). Default:
 #                               read from the architecture the checkpoint records; a head count
 #                               other than the configs' (a 12-head ViT-S: MoCo v3's, or the
 #                               student_12heads ablation) is passed to every job as
 #                               model.backbone.arch.num_heads=N
-#   TASKS="ft linear knn roxford rparis coco ade"   a subset to run (default: all for ARCH)
+#   TASKS="ft linear knn roxford rparis coco coco3x ade"   a subset (default: all for ARCH)
 #   NAME=...                    the folder under work_dirs
 #   CFG_OPTIONS="k=v ..."       extra --cfg-options for every job (e.g. data roots), and
 #   CFG_OPTIONS_<task>="k=v ..." extra --cfg-options for that task only
@@ -46,12 +47,15 @@ case $ARCH in
   vit-b) CFG=([ft]=$B/vit-b_ft-100e_in1k.py [linear]=$B/vit-b_linear-90e_in1k.py
               [knn]=$B/vit-b_knn_in1k.py [coco]=$B/mask-rcnn_vit-b_simple-fpn_lsj-100e_coco.py
               [ade]=$B/upernet_vit-b_8xb2-160k_ade20k-512x512.py) ;;
+  swin-t) CFG=([coco]=$B/mask-rcnn_swin-t_fpn_1x_coco.py
+               [coco3x]=$B/mask-rcnn_swin-t_fpn_ms-crop-3x_coco.py
+               [ade]=$B/upernet_swin-t_8xb2-160k_ade20k-512x512.py) ;;
   vit-tiny) CFG=([linear]=$B/vit-tiny_linear_cpu.py [knn]=$B/vit-tiny_knn_cpu.py
                  [recall]=$B/vit-tiny_retrieval-recall_cpu.py [coco]=$B/mask-rcnn_vit-tiny_cpu.py
                  [ade]=$B/upernet_vit-tiny_cpu.py) ;;
-  *) echo "transfer.sh: unknown ARCH=$ARCH (vit-s, vit-b, vit-tiny)" >&2; exit 1 ;;
+  *) echo "transfer.sh: unknown ARCH=$ARCH (vit-s, vit-b, swin-t, vit-tiny)" >&2; exit 1 ;;
 esac
-TASKS=${TASKS:-ft linear knn roxford rparis recall coco ade}
+TASKS=${TASKS:-ft linear knn roxford rparis recall coco coco3x ade}
 
 run_trained() {  # task config: fine-tune, then evaluate the last checkpoint
   local task=$1 config=$2 work=$OUT/$1
@@ -82,7 +86,7 @@ for task in $TASKS; do
     continue
   fi
   case $task in
-    ft|linear|coco|ade) run_trained "$task" "$config" ;;
+    ft|linear|coco|coco3x|ade) run_trained "$task" "$config" ;;
     knn) run_frozen "$task" "$config" knn.py ;;
     roxford|rparis|recall) run_frozen "$task" "$config" retrieval.py ;;
     *) echo "transfer.sh: unknown task $task" >&2; exit 1 ;;

@@ -1,0 +1,14 @@
+# COCO Mask R-CNN 3x on the Swin-T student: mmdet's swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py
+# (36 epochs, steps 27 / 33, multi-scale training with random crops, AdamW lr 1e-4, wd 0.05), with
+# the student backbone of configs/_base_/models/swin-t_transfer.py (strict load).
+#
+#   tools/dist_train.sh configs/benchmarks/mask-rcnn_swin-t_fpn_ms-crop-3x_coco.py 8 \
+#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/mimco/swin-t_100e/epoch_100.pth
+_base_ = ['mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
+          '../_base_/models/swin-t_transfer.py']
+custom_imports = dict(imports=['mimco_mm', 'mimco_mm.det'], allow_failed_imports=False)
+# NaN / Inf steps are skipped; 3 in a row stop the run (mimco_mm/engine/nonfinite_guard.py).
+custom_hooks = [dict(type='NonFiniteGuardHook', max_consecutive=3, action='stop')]
+
+model = dict(backbone={{_base_.swin_t_student}})
+optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')
