@@ -15,6 +15,7 @@ from tools._common import ROOT, load_config
 VIT_S_CONFIGS = [
     'configs/benchmarks/mask-rcnn_vit-s_fpn_ms-1x_coco.py',
     'configs/benchmarks/mask-rcnn_vit-s_simple-fpn_lsj-100e_coco.py',
+    'configs/benchmarks/cascade-mask-rcnn_vit-s_fpn_giou-4conv1f_ms-1x_coco.py',
     'configs/benchmarks/upernet_vit-s_8xb2-160k_ade20k-512x512.py',
     'configs/benchmarks/vit-s_linear-90e_in1k.py',
     'configs/benchmarks/vit-s_ft-200e_in1k.py',

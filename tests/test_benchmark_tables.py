@@ -82,3 +82,21 @@ def test_rows_say_how_their_runs_depart_from_the_protocol(tmp_path):
     assert 'linear:' not in source  # as prescribed: no note
     assert 'knn: no provenance' in source
     assert 'NOT the protocol' in (root / 'results.md').read_text()
+
+
+def test_cascade_results_and_the_ibot_row_share_their_own_columns(tmp_path):
+    """iBOT's COCO numbers come from Cascade Mask R-CNN: they sit in the Cascade columns, next to
+    our run of the same protocol, never in the Mask R-CNN columns."""
+    root = tmp_path / 'work_dirs'
+    _write(root, 'mimco_vit-s_100e', 'coco', {'coco/bbox_mAP': 0.45, 'coco/segm_mAP': 0.40})
+    _write(root, 'mimco_vit-s_100e', 'coco_cascade', {'coco/bbox_mAP': 0.48, 'coco/segm_mAP': 0.41},
+           config='configs/benchmarks/cascade-mask-rcnn_vit-s_fpn_giou-4conv1f_ms-1x_coco.py')
+    tables = benchmark.main(['--root', str(root), '--out-dir', str(tmp_path / 'out')])
+    ours = next(r for r in tables['ViT-S/16'] if r['method'] == 'mimco_vit-s_100e')
+    assert ours['coco_box'] == pytest.approx(45.0)
+    assert ours['cascade_box'] == pytest.approx(48.0) and ours['cascade_mask'] == pytest.approx(41.0)
+    ibot = next(r for r in tables['ViT-S/16'] if r['method'] == 'iBOT')
+    assert ibot['cascade_box'] == 49.4 and ibot['cascade_mask'] == 42.6
+    assert 'coco_box' not in ibot and 'coco_mask' not in ibot
+    markdown = (tmp_path / 'out' / 'results.md').read_text()
+    assert 'COCO Cascade AP box' in markdown

@@ -12,7 +12,7 @@
 #                               other than the configs' (a 12-head ViT-S: MoCo v3's, or the
 #                               student_12heads ablation) is passed to every job as
 #                               model.backbone.arch.num_heads=N
-#   TASKS="ft linear knn roxford rparis coco coco3x ade"   a subset (default: all for ARCH)
+#   TASKS="ft linear knn roxford rparis coco coco_cascade coco3x ade"   a subset (default: all)
 #   NAME=...                    the folder under work_dirs
 #   CFG_OPTIONS="k=v ..."       extra --cfg-options for every job (e.g. data roots), and
 #   CFG_OPTIONS_<task>="k=v ..." extra --cfg-options for that task only
@@ -43,6 +43,7 @@ case $ARCH in
   vit-s) CFG=([ft]=$B/vit-s_ft-200e_in1k.py [linear]=$B/vit-s_linear-90e_in1k.py
               [knn]=$B/vit-s_knn_in1k.py [roxford]=$B/vit-s_retrieval_roxford5k.py
               [rparis]=$B/vit-s_retrieval_rparis6k.py [coco]=$B/mask-rcnn_vit-s_fpn_ms-1x_coco.py
+              [coco_cascade]=$B/cascade-mask-rcnn_vit-s_fpn_giou-4conv1f_ms-1x_coco.py
               [ade]=$B/upernet_vit-s_8xb2-160k_ade20k-512x512.py) ;;
   vit-b) CFG=([ft]=$B/vit-b_ft-100e_in1k.py [linear]=$B/vit-b_linear-90e_in1k.py
               [knn]=$B/vit-b_knn_in1k.py [coco]=$B/mask-rcnn_vit-b_simple-fpn_lsj-100e_coco.py
@@ -55,7 +56,7 @@ case $ARCH in
                  [ade]=$B/upernet_vit-tiny_cpu.py) ;;
   *) echo "transfer.sh: unknown ARCH=$ARCH (vit-s, vit-b, swin-t, vit-tiny)" >&2; exit 1 ;;
 esac
-TASKS=${TASKS:-ft linear knn roxford rparis recall coco coco3x ade}
+TASKS=${TASKS:-ft linear knn roxford rparis recall coco coco_cascade coco3x ade}
 
 run_trained() {  # task config: fine-tune, then evaluate the last checkpoint
   local task=$1 config=$2 work=$OUT/$1
@@ -86,7 +87,7 @@ for task in $TASKS; do
     continue
   fi
   case $task in
-    ft|linear|coco|coco3x|ade) run_trained "$task" "$config" ;;
+    ft|linear|coco|coco_cascade|coco3x|ade) run_trained "$task" "$config" ;;
     knn) run_frozen "$task" "$config" knn.py ;;
     roxford|rparis|recall) run_frozen "$task" "$config" retrieval.py ;;
     *) echo "transfer.sh: unknown task $task" >&2; exit 1 ;;
