@@ -1,23 +1,48 @@
-# COCO Mask R-CNN, ViTDet protocol (Li et al., "Exploring Plain Vision Transformer Backbones for
-# Object Detection", ECCV 2022; mmdet projects/ViTDet recipe), for users with the compute:
-# simple feature pyramid from the LAST block only, large-scale jitter at 1024 px (scale 0.1-2.0),
-# 100 epochs at batch 64 (184,375 iterations, steps at epochs 88 and 96), AdamW lr 1e-4, wd 0.1,
-# layer decay 0.7, drop path 0.1, bf16, 8 GPUs x 8 images.
-# Difference to ViTDet: our backbone is mmpretrain's plain ViT (global attention, no window
-# attention or relative positions), so memory at 1024 px is higher.
+# COCO Mask R-CNN, ViTDet (Li et al., "Exploring Plain Vision Transformer Backbones for Object
+# Detection", ECCV 2022; detectron2 projects/ViTDet configs common/models/mask_rcnn_vitdet.py and
+# COCO/mask_rcnn_vitdet_b_100ep.py), on the plain ViT-S/16 of a MimCo checkpoint, as ViTDet does
+# with MAE weights:
+# - backbone: the pre-trained ViT with window attention (14 x 14) in every block but 2/5/8/11
+#   (global) and relative position biases initialised at zero (mimco_mm WindowedViT =
+#   mmpretrain's ViTSAM: the CLS token dropped, the position embedding resized to 64 x 64 once);
+# - neck: the simple feature pyramid from the LAST block only (deconv / identity / max-pool to
+#   strides 4-32 with C/4, C/2, C, C channels, 1x1 + 3x3 convs with LayerNorm, max-pooled P6;
+#   mimco_mm SimpleFeaturePyramid), no top-down path;
+# - RPN with 2 convs; box head 4 convs + 1 fc and mask head 4 convs, convs with LayerNorm;
+# - large-scale jitter at 1024 px (scale 0.1-2.0), 100 epochs at batch 64 (184,375 iterations,
+#   steps at 163,889 and 177,546), 250 warm-up iterations, AdamW lr 1e-4, wd 0.1, layer decay 0.7
+#   (ViTDet's ViT-B value; ViTDet has no ViT-S), drop path 0.1, 8 GPUs x 8 images.
+# Differences, and why: bf16 AmpOptimWrapper (detectron2: fp16 AMP); ViTDet's ViT-S does not
+# exist, so the ViT-B values are kept except the width.
 _base_ = './mask-rcnn_vit-s_fpn_ms-1x_coco.py'
 
 image_size = (1024, 1024)
+ln2d = dict(type='LN2d')  # LayerNorm over channels (mimco_mm/transfer/simple_pyramid.py)
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32,
                            batch_augments=[dict(type='BatchFixedSizePad', size=image_size,
                                                 pad_mask=True)]),
-    backbone=dict(out_indices=(11, )),
-    neck=[
-        dict(type='ViTMultiScaleAdapter', in_channels={{_base_.embed_dims}},
-             scales=(4, 2, 1, 0.5), use_last_only=True, norm_cfg={{_base_.norm_cfg}}),
-        dict(type='FPN', in_channels=[{{_base_.embed_dims}}] * 4, out_channels=256, num_outs=5),
-    ])
+    backbone=dict(
+        _delete_=True,
+        type='mmpretrain.WindowedViT',
+        arch=dict(embed_dims=384, num_layers=12, num_heads=6, feedforward_channels=1536,
+                  global_attn_indexes=[2, 5, 8, 11]),
+        img_size=1024,
+        patch_size=16,
+        window_size=14,
+        out_indices=(11, ),
+        drop_path_rate=0.1,
+        # strict: every pre-trained tensor arrives; the rel-pos tables are new (zero), the CLS
+        # token, mask token and final norm of the checkpoint are not used (ViTDet: the same)
+        init_cfg=dict(type='Pretrained', checkpoint={{_base_.pretrained}}, prefix='backbone.',
+                      strict=True, allow_missing=['layers.*.attn.rel_pos_*'],
+                      allow_unexpected=['cls_token', 'mask_token', 'ln1.*'])),
+    neck=dict(_delete_=True, type='SimpleFeaturePyramid', in_channels={{_base_.embed_dims}},
+              out_channels=256, scales=(4.0, 2.0, 1.0, 0.5), num_outs=5),
+    rpn_head=dict(num_convs=2),
+    roi_head=dict(
+        bbox_head=dict(type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=ln2d),
+        mask_head=dict(norm_cfg=ln2d)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
