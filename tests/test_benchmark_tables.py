@@ -100,3 +100,14 @@ def test_cascade_results_and_the_ibot_row_share_their_own_columns(tmp_path):
     assert 'coco_box' not in ibot and 'coco_mask' not in ibot
     markdown = (tmp_path / 'out' / 'results.md').read_text()
     assert 'COCO Cascade AP box' in markdown
+
+
+def test_every_published_row_says_which_of_its_protocols_are_ours():
+    """A published number beside ours must say whether it was measured the same way."""
+    from mimco_mm.benchmark.published import PUBLISHED
+    for arch, rows in PUBLISHED.items():
+        for row in rows:
+            if row['method'] == 'MimCo (paper)':
+                continue  # the paper's abstract gives no protocol
+            source = row['source']
+            assert '= ours' in source or 'not ours' in source, (arch, row['method'], source)

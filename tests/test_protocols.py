@@ -1,11 +1,13 @@
 """Benchmark configs hold the values of the reference they cite (README "Downstream transfer")."""
 import os.path as osp
 
+import pytest
 import torch
 from mmpretrain.registry import MODELS
 
 import mimco_mm.transfer  # noqa: F401  registers NormedOutputsViT
 from conftest import TINY_ARCH
+from mimco_mm.benchmark.protocols import PROTOCOLS, lookup, markdown
 from tools._common import ROOT, load_config
 
 ADE_VIT_S = 'configs/benchmarks/upernet_vit-s_8xb2-160k_ade20k-512x512.py'
@@ -44,3 +46,33 @@ def test_normed_outputs_vit_normalises_every_output_with_the_final_norm():
     for out, block in zip(ours, raw):  # (B, 1 + N, C) each, both blocks normalised
         torch.testing.assert_close(out, normed.ln1(block))
     assert set(normed.state_dict()) == set(plain.state_dict()) | {'ln1.weight', 'ln1.bias'}
+
+
+BENCHMARKS = osp.join(ROOT, 'configs', 'benchmarks')
+
+
+@pytest.mark.parametrize('config,task,reference,cites,values', PROTOCOLS,
+                         ids=[p[0] for p in PROTOCOLS])
+def test_every_benchmark_config_holds_its_references_values(config, task, reference, cites,
+                                                            values):
+    path = osp.join(BENCHMARKS, config)
+    cfg = load_config(path)
+    for key, want in values.items():
+        got = lookup(cfg, key)
+        if isinstance(want, (tuple, list)):
+            got, want = list(got), list(want)
+        assert got == want, f'{config}: {key} is {got!r}, the protocol says {want!r}'
+    header = ''.join(line for line in open(path) if line.startswith('#'))
+    assert cites in header, f'{config}: its header does not name its reference ({cites})'
+
+
+def test_every_benchmark_config_has_a_protocol_entry_and_readme_shows_the_table():
+    import glob
+    listed = {p[0] for p in PROTOCOLS}
+    on_disk = {osp.basename(p) for p in glob.glob(osp.join(BENCHMARKS, '*.py'))
+               if '_cpu' not in p}
+    assert on_disk == listed, f'no protocol entry: {sorted(on_disk - listed)}; ' \
+        f'entry without config: {sorted(listed - on_disk)}'
+    readme = open(osp.join(ROOT, 'README.md')).read()
+    assert markdown() in readme, 'README protocol table is stale: paste ' \
+        '`python -m mimco_mm.benchmark.protocols` into it'

@@ -2,7 +2,9 @@
 
 Only numbers read in the cited place are here (shared/reference/published_numbers.md, tags [R] /
 [P]); the MimCo paper body was not available, so its only row is the abstract's fine-tune number.
-Protocols differ between sources (noted per row): compare with care.
+Every row's source says, column by column, whether the protocol behind the number is ours
+(configs/benchmarks, pinned in mimco_mm/benchmark/protocols.py) or which other one it is; a
+published number from another detector sits in that detector's own columns (Cascade).
 """
 
 # column keys: ft, linear, knn, coco_box, coco_mask, cascade_box, cascade_mask, ade, roxford_m,
@@ -12,9 +14,11 @@ PUBLISHED = {
         dict(method='MimCo (paper)', epochs='100', ft=82.53,
              source='arXiv 2209.03063, abstract (MoCo v3 ViT-S teacher)'),
         dict(method='MoCo v3', epochs='300', ft=81.4, linear=73.2,
-             source='facebookresearch/moco-v3 README'),
+             source='facebookresearch/moco-v3 README. linear: MoCo v3 protocol = ours; '
+                    'fine-tune: DeiT recipe, 300 epochs, not ours (MAE recipe, 200 epochs)'),
         dict(method='DINO', epochs='800', linear=77.0, knn=74.5,
-             source='facebookresearch/dino README'),
+             source='facebookresearch/dino README. k-NN: DINO protocol = ours; linear: DINO\'s '
+                    '(last 4 CLS tokens concatenated, 100 epochs), not ours (MoCo v3\'s)'),
         dict(method='iBOT', epochs='800', ft=82.3, linear=77.9, knn=75.2, cascade_box=49.4,
              cascade_mask=42.6, ade=45.4,
              source='bytedance/ibot README. COCO: Cascade Mask R-CNN 1x, 4conv1f GIoU heads, '
@@ -22,20 +26,25 @@ PUBLISHED = {
                     'columns); ADE: UPerNet with iBOT\'s ViT-S recipe = our ADE config; '
                     'fine-tune / linear / k-NN: iBOT\'s own recipes (800 epochs)'),
         dict(method='MAE (TinyMIM report)', epochs='-', ft=80.6, ade=42.8,
-             source='OliverRensu/TinyMIM README'),
+             source='OliverRensu/TinyMIM README: TinyMIM\'s fine-tune and UPerNet recipes, not '
+                    'ours'),
     ],
     'ViT-B/16': [
         dict(method='MoCo v3', epochs='300', ft=83.2, linear=76.7,
-             source='facebookresearch/moco-v3 README (150-epoch DeiT fine-tune)'),
+             source='facebookresearch/moco-v3 README. linear: MoCo v3 protocol = ours; '
+                    'fine-tune: 150-epoch DeiT recipe, not ours (MAE 100 epochs)'),
         dict(method='MAE', epochs='1600', ft=83.6, coco_box=51.6, coco_mask=45.9, ade=48.1,
-             source='facebookresearch/mae README; COCO: detectron2 ViTDet Mask R-CNN; '
-                    'ADE: mmsegmentation configs/mae'),
-        dict(method='SimMIM', epochs='800', ft=83.8, source='microsoft/SimMIM README'),
+             source='facebookresearch/mae README. fine-tune: MAE recipe = ours; COCO: '
+                    'detectron2 ViTDet Mask R-CNN = our ViTDet config; ADE: mmseg configs/mae '
+                    '= ours (but for its layer scale)'),
+        dict(method='SimMIM', epochs='800', ft=83.8,
+             source='microsoft/SimMIM README: SimMIM\'s fine-tune recipe, not ours'),
         dict(method='iBOT', epochs='400', ft=84.0, linear=79.5, knn=77.1, cascade_box=51.2,
              cascade_mask=44.2, ade=50.0,
              source='bytedance/ibot README (COCO: Cascade Mask R-CNN 1x, layer decay 0.75; no '
                     'ViT-B cascade config here yet. ADE: iBOT\'s ViT-B UPerNet recipe, not MAE\'s)'),
         dict(method='DINO', epochs='400', linear=78.2, knn=76.1,
-             source='facebookresearch/dino README'),
+             source='facebookresearch/dino README. k-NN: DINO protocol = ours; linear: '
+                    'DINO\'s, not ours'),
     ],
 }
