@@ -22,9 +22,9 @@ PUBLISHED = {
         dict(method='iBOT', epochs='800', ft=82.3, linear=77.9, knn=75.2, cascade_box=49.4,
              cascade_mask=42.6, ade=45.4,
              source='bytedance/ibot README. COCO: Cascade Mask R-CNN 1x, 4conv1f GIoU heads, '
-                    'batch 32, layer decay 0.8 = our cascade-mask-rcnn_vit-s config (Cascade '
-                    'columns); ADE: UPerNet with iBOT\'s ViT-S recipe = our ADE config; '
-                    'fine-tune / linear / k-NN: iBOT\'s own recipes (800 epochs)'),
+                    'batch 32, layer decay 0.8 = ours (cascade-mask-rcnn_vit-s config, Cascade '
+                    'columns); ADE: UPerNet with iBOT\'s ViT-S recipe = ours; k-NN: DINO '
+                    'protocol = ours; fine-tune / linear: iBOT\'s own recipes, not ours'),
         dict(method='MAE (TinyMIM report)', epochs='-', ft=80.6, ade=42.8,
              source='OliverRensu/TinyMIM README: TinyMIM\'s fine-tune and UPerNet recipes, not '
                     'ours'),
@@ -41,8 +41,9 @@ PUBLISHED = {
              source='microsoft/SimMIM README: SimMIM\'s fine-tune recipe, not ours'),
         dict(method='iBOT', epochs='400', ft=84.0, linear=79.5, knn=77.1, cascade_box=51.2,
              cascade_mask=44.2, ade=50.0,
-             source='bytedance/ibot README (COCO: Cascade Mask R-CNN 1x, layer decay 0.75; no '
-                    'ViT-B cascade config here yet. ADE: iBOT\'s ViT-B UPerNet recipe, not MAE\'s)'),
+             source='bytedance/ibot README. COCO: Cascade Mask R-CNN 1x, layer decay 0.75, not '
+                    'ours (no ViT-B cascade config yet); ADE: iBOT\'s ViT-B UPerNet recipe, not '
+                    'ours (MAE\'s); k-NN: DINO protocol = ours'),
         dict(method='DINO', epochs='400', linear=78.2, knn=76.1,
              source='facebookresearch/dino README. k-NN: DINO protocol = ours; linear: '
                     'DINO\'s, not ours'),
