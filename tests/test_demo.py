@@ -43,10 +43,13 @@ def test_demo_end_to_end_on_a_tiny_folder(tmp_path):
     demo.main(['--data', data, '--work-dir', str(work), '--stage1-epochs', '2',
                '--stage2-epochs', '2', '--linear-epochs', '1'])
     report = (work / 'report.md').read_text()
-    for name in ('random init', 'teacher (MoCo v3)', 'SimMIM', 'MimCo'):
+    for name in ('random init', 'teacher (MoCo v3)', 'SimMIM', 'MimCo', 'raw pixels'):
         assert f'| {name} |' in report
         assert (work / 'eval' / name / 'knn' / 'metrics.json').is_file()
         assert (work / 'eval' / name / 'linear' / 'metrics.json').is_file()
+    # pre-trained rows show the epochs their checkpoint records; only columns with values appear
+    assert '| MimCo | 2 |' in report and '| SimMIM | 2 |' in report
+    assert 'ROxf' not in report and 'Recall@1' not in report
     assert (work / 'eval' / 'MimCo' / 'coco' / 'metrics.json').is_file()
     assert (work / 'eval' / 'MimCo' / 'ade' / 'metrics.json').is_file()
     for png in ('loss_curves.png', 'accuracy.png', 'embeddings.png'):

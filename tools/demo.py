@@ -8,7 +8,8 @@
 2. stage 1: a MoCo v3 ViT teacher (configs/mocov3/vit-tiny_cpu.py);
 3. stage 2: the MimCo student from that teacher, and the SimMIM control with the same student,
    data and budget (configs/{mimco,simmim}/vit-tiny_cpu.py);
-4. k-NN and linear probe on the held-out split for random init, teacher, SimMIM and MimCo;
+4. k-NN and linear probe on the held-out split for random init, teacher, SimMIM and MimCo, and
+   the raw-pixel baseline (k-NN and logistic regression on the normalised pixels);
 5. a few iterations of Mask R-CNN and UPerNet from the MimCo checkpoint, with their evaluators
    (this shows the path, not a score);
 6. tools/benchmark.py renders the table; work_dirs/demo/report.md holds it with the plots.
@@ -41,6 +42,7 @@ from tools._frozen import frozen_provenance  # noqa: E402
 LOADING = ['train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=False',
            'default_hooks.logger.interval=20']
 MODELS = ('random init', 'teacher (MoCo v3)', 'SimMIM', 'MimCo')
+RAW = 'raw pixels'
 
 
 class Steps:
@@ -107,6 +109,29 @@ def linear_probe(checkpoint, data, work_dir, epochs, num_classes):
     return train_and_test('benchmarks/vit-tiny_linear_cpu.py', work_dir, options)
 
 
+def raw_pixel_baseline(knn_config, options, out_dir, ks):
+    """k-NN and a linear classifier on the normalised pixels themselves (the floor a learned
+    feature must clear), written like the other rows' metrics."""
+    from mimco_mm.evaluation import (knn_classify, logistic_regression_top1, pixel_features)
+    from mimco_mm.provenance import collect
+    from tools._frozen import Evaluation, build_loader
+    cfg = load_config(knn_config, as_cfg_options(options))
+    Evaluation.cfg, Evaluation.datasets = cfg, []
+    pre = cfg.model.get('data_preprocessor') or cfg.data_preprocessor
+    bank, bank_y = pixel_features(build_loader(cfg, 'knn_bank_dataloader'), pre.mean, pre.std)
+    query, query_y = pixel_features(build_loader(cfg, 'test_dataloader'), pre.mean, pre.std)
+    provenance = dict(collect(cfg, datasets=Evaluation.datasets), checkpoint=None)
+    knn_metrics = knn_classify(bank, bank_y, query, query_y, ks=ks)
+    write_metrics(osp.join(out_dir, 'knn', 'metrics.json'),
+                  dict(config=knn_config, checkpoint=None, metrics=knn_metrics,
+                       provenance=provenance))
+    top1 = logistic_regression_top1(bank, bank_y, query, query_y)
+    write_metrics(osp.join(out_dir, 'linear', 'metrics.json'),
+                  dict(config=knn_config, checkpoint=None, metrics={'accuracy/top1': top1},
+                       provenance=provenance, note='full-batch logistic regression on pixels'))
+    return knn_metrics, top1
+
+
 def dense_task(config, checkpoint, work_dir, options):
     return train_and_test(config, work_dir,
                           [f'model.backbone.init_cfg.checkpoint={checkpoint}', *options])
@@ -164,6 +189,9 @@ def main(argv=None):
         write_metrics(osp.join(ev, name, 'knn', 'metrics.json'),
                       dict(config=knn_config, checkpoint=ckpt, metrics=metrics,
                            provenance=frozen_provenance(ckpt)))
+
+    knn_metrics, top1 = raw_pixel_baseline(knn_config, knn_options, osp.join(ev, RAW), (10, 20))
+    print(f'raw pixels: k-NN top-1 (k=20) {knn_metrics["knn/top1_k20"]:.1f}, linear {top1:.1f}')
 
     steps(f'linear probe ({args.linear_epochs} epochs) for each model')
     for name, ckpt in checkpoints.items():

@@ -83,10 +83,29 @@ def deviations(task: str, record: dict, arch: str) -> List[str]:
     return notes
 
 
+FROZEN_TASKS = ('knn', 'recall', 'roxford', 'rparis')
+
+
+def pretraining_epochs(tasks: Dict[str, dict]) -> str:
+    """The pre-training epochs of the evaluated checkpoint, from the provenance that frozen-feature
+    metrics carry (the pre-trained checkpoint's own record under provenance.checkpoint; a trained
+    task's record describes its fine-tuned checkpoint instead); '' when none records it."""
+    found = set()
+    for task, record in tasks.items():
+        if task not in FROZEN_TASKS:
+            continue
+        trained = ((record.get('provenance') or {}).get('checkpoint') or {})
+        epochs = (trained.get('epochs_or_iters') or {}).get('max_epochs')
+        if epochs is not None:
+            found.add(str(epochs))
+    return ' / '.join(sorted(found, key=int))
+
+
 def run_row(name: str, tasks: Dict[str, dict], arch: str = '') -> dict:
     notes = [n for task, record in sorted(tasks.items())
              for n in deviations(task, record, arch)]
-    row = dict(method=name, epochs='', source='this repo: ' + ', '.join(sorted(tasks)) + (
+    row = dict(method=name, epochs=pretraining_epochs(tasks),
+               source='this repo: ' + ', '.join(sorted(tasks)) + (
         '; NOT the protocol: ' + '; '.join(notes) if notes else ''))
     for key, _, task, metric, scale in COLUMNS:
         value = tasks.get(task, {}).get('metrics', {}).get(metric)
@@ -100,7 +119,10 @@ def _cell(value):
 
 
 def to_markdown(title: str, rows: List[dict], columns=None) -> str:
-    columns = [c for c in COLUMNS if columns is None or c[0] in columns]
+    """A markdown table; by default with the columns at least one row has a value for."""
+    if columns is None:
+        columns = [c[0] for c in COLUMNS if any(row.get(c[0]) is not None for row in rows)]
+    columns = [c for c in COLUMNS if c[0] in columns]
     head = ['method', 'epochs'] + [c[1] for c in columns] + ['source']
     lines = [f'### {title}', '', '| ' + ' | '.join(head) + ' |',
              '|' + '---|' * len(head)]
