@@ -12,36 +12,13 @@ _base_ = [
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
+    '../_base_/models/vit-s_detection.py',  # backbone + neck, shared with the Cascade config
 ]
 custom_imports = dict(imports=['mimco_mm', 'mimco_mm.det'], allow_failed_imports=False)
 # NaN / Inf steps are skipped; 3 in a row stop the run (mimco_mm/engine/nonfinite_guard.py).
 custom_hooks = [dict(type='NonFiniteGuardHook', max_consecutive=3, action='stop')]
 
-pretrained = 'work_dirs/mimco/vit-s_100e/epoch_100.pth'  # stage 2, student under `backbone.`
-vit_s = dict(embed_dims=384, num_layers=12, num_heads=6, feedforward_channels=1536)
-embed_dims = 384
-norm_cfg = dict(type='SyncBN', requires_grad=True)
-
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.VisionTransformer',
-        arch=vit_s,
-        img_size=224,  # the pre-training grid; position embeddings are resized per input
-        patch_size=16,
-        out_indices=(3, 5, 7, 11),
-        out_type='featmap',
-        final_norm=False,
-        drop_path_rate=0.1,
-        # strict: every backbone tensor must come from the checkpoint (mimco_mm.compat); the
-        # student's mask token and final norm are the only checkpoint tensors left unused.
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.', strict=True,
-                      allow_unexpected=['mask_token', 'ln1.*'])),
-    neck=[
-        dict(type='ViTMultiScaleAdapter', in_channels=embed_dims, scales=(4, 2, 1, 0.5),
-             norm_cfg=norm_cfg),
-        dict(type='FPN', in_channels=[embed_dims] * 4, out_channels=256, num_outs=5),
-    ])
+model = dict(backbone={{_base_.vit_s_detection_backbone}}, neck={{_base_.vit_s_detection_neck}})
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
