@@ -38,3 +38,12 @@ def test_compiled_model_keeps_its_keys_and_computes_the_eager_losses(teacher_che
 def test_compile_rejects_an_unknown_part(teacher_checkpoint):
     with pytest.raises(ValueError, match="compile must be one of"):
         MODELS.build(dict(tiny_mimco(teacher_checkpoint), compile='heads'))
+
+
+def test_compile_takes_a_mode_and_rejects_unknown_ones(teacher_checkpoint):
+    model = MODELS.build(dict(tiny_mimco(teacher_checkpoint),
+                              compile=dict(parts='teacher', mode='max-autotune')))
+    assert model.target_generator.backbone._compiled_call_impl is not None
+    assert model.backbone._compiled_call_impl is None
+    with pytest.raises(ValueError, match='compile mode must be one of'):
+        MODELS.build(dict(tiny_mimco(teacher_checkpoint), compile=dict(parts='all', mode='fast')))

@@ -10,8 +10,14 @@ import torch
 PARTS = ('teacher', 'student', 'all')
 
 
-def compile_backbones(model: torch.nn.Module, which: str) -> None:
+MODES = (None, 'default', 'reduce-overhead', 'max-autotune')
+
+
+def compile_backbones(model: torch.nn.Module, which, mode=None) -> None:
     """Compile the teacher's backbone ('teacher'), the student backbone ('student') or both.
+
+    `which` may also be dict(parts=..., mode=...). `mode` is torch.compile's: 'reduce-overhead'
+    captures CUDA graphs (the teacher's shapes are static), 'max-autotune' searches kernels.
 
     `nn.Module.compile()` compiles each module's forward in place, so parameter names and
     checkpoints stay those of the eager model (wrapping in `torch.compile(module)` would prefix
@@ -19,8 +25,16 @@ def compile_backbones(model: torch.nn.Module, which: str) -> None:
     opens `inference_mode`, which inductor cannot trace through ("Cannot set version_counter for
     inference tensor").
     """
+    if isinstance(which, dict):
+        unknown = set(which) - {'parts', 'mode'}
+        if unknown:
+            raise ValueError(f'compile takes parts and mode, not {sorted(unknown)}')
+        which, mode = which.get('parts', 'all'), which.get('mode', mode)
     if which not in PARTS:
         raise ValueError(f'compile must be one of {PARTS} (or None), got {which!r}')
+    if mode not in MODES:
+        raise ValueError(f'compile mode must be one of {MODES}, got {mode!r}')
+    options = {} if mode is None else dict(mode=mode)
     for module in model.modules():
         # mmpretrain's ViTs set DropPath.drop_prob from np.linspace: a numpy scalar that dynamo
         # turns into a tensor whose guard fails under no_grad (torch 2.14: "Guard failed on the
@@ -28,6 +42,6 @@ def compile_backbones(model: torch.nn.Module, which: str) -> None:
         if isinstance(getattr(module, 'drop_prob', None), np.generic):
             module.drop_prob = float(module.drop_prob)
     if which in ('teacher', 'all'):
-        model.target_generator.backbone.compile()
+        model.target_generator.backbone.compile(**options)
     if which in ('student', 'all'):
-        model.backbone.compile()
+        model.backbone.compile(**options)

@@ -22,7 +22,8 @@ class MimCo(BaseSelfSupervisor):
         teacher: a `ContrastiveTeacher` config (stored as `target_generator`).
         head: a `MimCoHead` config.
         data_preprocessor: defaults to `SelfSupDataPreprocessor`.
-        compile: None, or 'teacher' / 'student' / 'all': torch.compile those ViTs in place
+        compile: None, or 'teacher' / 'student' / 'all', or dict(parts=..., mode=...) with
+            torch.compile's mode ('reduce-overhead': CUDA graphs): compile those ViTs in place
             (mimco_mm/models/compile.py; same outputs up to kernel-fusion rounding, same keys).
         init_cfg: must stay None. A model-level init (e.g. Xavier on every Linear) would reach
             the teacher's layers too; put inits on `backbone` / `head` instead.

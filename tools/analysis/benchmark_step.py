@@ -127,6 +127,9 @@ def main(argv=None):
     parser.add_argument('--json', default=None, help='also write the results to this file')
     parser.add_argument('--compile', choices=['teacher', 'student', 'all'], default=None,
                         help='add a third run: MimCo with torch.compile on these parts')
+    parser.add_argument('--compile-mode', default=None,
+                        choices=['default', 'reduce-overhead', 'max-autotune'],
+                        help="torch.compile's mode for --compile ('reduce-overhead': CUDA graphs)")
     args = parser.parse_args(argv)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dtype = None if args.dtype == 'float32' else getattr(torch, args.dtype)
@@ -135,7 +138,9 @@ def main(argv=None):
         runs = {}
         variants = [('MimCo', args.mimco, None), ('SimMIM', args.simmim, None)]
         if args.compile:
-            variants.append((f'MimCo, compiled {args.compile}', args.mimco, args.compile))
+            variants.append((f'MimCo, compiled {args.compile}'
+                             f'{f" ({args.compile_mode})" if args.compile_mode else ""}',
+                             args.mimco, dict(parts=args.compile, mode=args.compile_mode)))
         for name, config, compiled in variants:
             model, optimizer, cfg = build(config, tmp, device)
             images, samples = make_batch(cfg, args.batch, device)

@@ -12,7 +12,8 @@
 #   4. tools/analysis/check_training.py: --iters iterations of configs/mimco/vit-s_100e.py through
 #      tools/train.py on generated JPEGs (AmpOptimWrapper bf16), finite losses, teacher
 #      bit-identical;
-#   5. benchmark_step.py --compile all: ViT-S MimCo eager vs torch.compile (teacher + student).
+#   5. benchmark_step.py --compile all: ViT-S MimCo eager vs torch.compile (teacher + student);
+#   6. the same with CUDA graphs for the teacher (--compile teacher --compile-mode reduce-overhead).
 # Every stage writes its log under --out (default work_dirs/gpu_check); the summary is
 # OUT/summary.md. A failed stage is reported and the next one still runs; the exit status is the
 # number of failed stages.
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     --iters) ITERS=$2; shift ;;
     --peak-tflops) PEAK="--peak-tflops $2"; shift ;;
     --skip-setup) SKIP_SETUP=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "[gpu_check] unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -104,6 +105,12 @@ tail -3 "$OUT_DIR/train.log" | sed 's/^/    /' >> "$SUMMARY"
 stage bench_compile 400 "$PY" tools/analysis/benchmark_step.py --batch "$BATCH" --warmup 3 \
   --iters 10 --compile all $PEAK --json "$OUT_DIR/bench_compile.json" \
   && { sed -n '/^train step/,$p' "$OUT_DIR/bench_compile.log" >> "$SUMMARY"; echo >> "$SUMMARY"; }
+
+# 6. CUDA graphs for the static-shape teacher (torch.compile mode 'reduce-overhead')
+stage bench_cuda_graphs 400 "$PY" tools/analysis/benchmark_step.py --batch "$BATCH" --warmup 3 \
+  --iters 10 --compile teacher --compile-mode reduce-overhead $PEAK \
+  --json "$OUT_DIR/bench_cuda_graphs.json" \
+  && { sed -n '/^train step/,$p' "$OUT_DIR/bench_cuda_graphs.log" >> "$SUMMARY"; echo >> "$SUMMARY"; }
 
 echo "total $(( $(date +%s) - t0 )) s, $FAILED failed stage(s)" >> "$SUMMARY"
 cat "$SUMMARY"
