@@ -51,10 +51,10 @@ def test_normed_outputs_vit_normalises_every_output_with_the_final_norm():
 BENCHMARKS = osp.join(ROOT, 'configs', 'benchmarks')
 
 
-@pytest.mark.parametrize('config,task,reference,cites,values', PROTOCOLS,
+@pytest.mark.parametrize('config,differences,task,reference,cites,values', PROTOCOLS,
                          ids=[p[0] for p in PROTOCOLS])
-def test_every_benchmark_config_holds_its_references_values(config, task, reference, cites,
-                                                            values):
+def test_every_benchmark_config_holds_its_references_values(config, differences, task,
+                                                            reference, cites, values):
     path = osp.join(BENCHMARKS, config)
     cfg = load_config(path)
     for key, want in values.items():

@@ -14,57 +14,76 @@ EPOCHS = 'train_cfg.max_epochs'
 ITERS = 'train_cfg.max_iters'
 DROP_PATH = 'model.backbone.drop_path_rate'
 
-# config (under configs/benchmarks), task, reference, word(s) its header must contain, values
+# config (under configs/benchmarks), known differences to the reference, task, reference, word(s)
+# its header must contain, values
 PROTOCOLS = [
-    ('vit-s_ft-200e_in1k.py', 'ft', 'MAE fine-tune recipe, layer decay 0.75 as iBOT / CAE, 200 epochs (MimCo\'s own: not available)',
+    ('vit-s_ft-200e_in1k.py', 'MAE\'s ViT-B recipe at ViT-S: layer decay 0.75, 200 epochs (MimCo\'s recipe unknown)',
+     'ft', 'MAE fine-tune recipe, layer decay 0.75 as iBOT / CAE, 200 epochs (MimCo\'s own: not available)',
      'iBOT', {LR: 2e-3, WD: 0.05, LD: 0.75, BATCH: 128, EPOCHS: 200, DROP_PATH: 0.1}),
-    ('vit-b_ft-100e_in1k.py', 'ft', 'MAE ViT-B fine-tune (mmpretrain mae vit-base 100e)',
+    ('vit-b_ft-100e_in1k.py', 'none known',
+     'ft', 'MAE ViT-B fine-tune (mmpretrain mae vit-base 100e)',
      'MAE', {LR: 2e-3, WD: 0.05, LD: 0.65, BATCH: 128, EPOCHS: 100, DROP_PATH: 0.1}),
-    ('vit-s_linear-90e_in1k.py', 'linear', 'MoCo v3 linear probe (mmpretrain mocov3 vit-small)',
+    ('vit-s_linear-90e_in1k.py', 'none known',
+     'linear', 'MoCo v3 linear probe (mmpretrain mocov3 vit-small)',
      'MoCo v3', {LR: 12, WD: 0.0, BATCH: 128, EPOCHS: 90}),
-    ('vit-b_linear-90e_in1k.py', 'linear', 'MoCo v3 linear probe (mmpretrain mocov3 vit-base)',
+    ('vit-b_linear-90e_in1k.py', 'none known',
+     'linear', 'MoCo v3 linear probe (mmpretrain mocov3 vit-base)',
      'MoCo v3', {LR: 12, WD: 0.0, BATCH: 128, EPOCHS: 90}),
-    ('vit-s_knn_in1k.py', 'knn', 'DINO weighted k-NN (eval_knn.py)',
+    ('vit-s_knn_in1k.py', 'none known',
+     'knn', 'DINO weighted k-NN (eval_knn.py)',
      'DINO', {'knn.ks': (10, 20, 100, 200), 'knn.temperature': 0.07,
               'knn_pipeline.1.interpolation': 'bicubic'}),
-    ('vit-b_knn_in1k.py', 'knn', 'DINO weighted k-NN (eval_knn.py)',
+    ('vit-b_knn_in1k.py', 'none known',
+     'knn', 'DINO weighted k-NN (eval_knn.py)',
      'DINO', {'knn.ks': (10, 20, 100, 200), 'knn.temperature': 0.07,
               'knn_pipeline.1.interpolation': 'bicubic'}),
-    ('vit-s_retrieval_roxford5k.py', 'roxford', 'DINO revisited Oxford (eval_image_retrieval.py)',
+    ('vit-s_retrieval_roxford5k.py', 'none known',
+     'roxford', 'DINO revisited Oxford (eval_image_retrieval.py)',
      'DINO', {'retrieval.protocol': 'revisited', 'retrieval.image_size': 512,
               'retrieval.scales': (1, 0.7071, 0.5)}),
-    ('vit-s_retrieval_rparis6k.py', 'rparis', 'DINO revisited Paris (eval_image_retrieval.py)',
+    ('vit-s_retrieval_rparis6k.py', 'none known',
+     'rparis', 'DINO revisited Paris (eval_image_retrieval.py)',
      'roxford5k', {'retrieval.protocol': 'revisited', 'retrieval.image_size': 512,
                    'retrieval.scales': (1, 0.7071, 0.5)}),
-    ('vit-s_retrieval-recall_folder.py', 'recall', 'ours: Recall@K on any labelled folder (no published row)',
+    ('vit-s_retrieval-recall_folder.py', 'our protocol',
+     'recall', 'ours: Recall@K on any labelled folder (no published row)',
      'Recall@K', {'retrieval.protocol': 'recall', 'retrieval.ks': (1, 2, 4, 8)}),
-    ('mask-rcnn_vit-s_fpn_ms-1x_coco.py', 'coco', 'ours: BEiT / iBOT multi-scale adapter + Mask R-CNN 1x (no published ViT-S row with this detector)',
+    ('mask-rcnn_vit-s_fpn_ms-1x_coco.py', 'our protocol; bf16',
+     'coco', 'ours: BEiT / iBOT multi-scale adapter + Mask R-CNN 1x (no published ViT-S row with this detector)',
      'BEiT', {LR: 1e-4, WD: 0.05, LD: 0.75, BATCH: 2, EPOCHS: 12, DROP_PATH: 0.1}),
-    ('cascade-mask-rcnn_vit-s_fpn_giou-4conv1f_ms-1x_coco.py', 'coco_cascade', 'iBOT ViT-S Cascade Mask R-CNN (bytedance/ibot evaluation README)',
+    ('cascade-mask-rcnn_vit-s_fpn_giou-4conv1f_ms-1x_coco.py', 'bf16 (iBOT: fp16); position embedding resized per input (iBOT: once, to 800 x 1008)',
+     'coco_cascade', 'iBOT ViT-S Cascade Mask R-CNN (bytedance/ibot evaluation README)',
      'iBOT', {LR: 1e-4, WD: 0.05, LD: 0.8, BATCH: 4, EPOCHS: 12, DROP_PATH: 0.1,
               'model.roi_head.bbox_head.0.loss_bbox.type': 'GIoULoss',
               'model.roi_head.bbox_head.0.num_shared_convs': 4}),
-    ('mask-rcnn_vit-s_simple-fpn_lsj-100e_coco.py', 'coco', 'ViTDet Mask R-CNN (detectron2 projects/ViTDet), ViT-B values',
+    ('mask-rcnn_vit-s_simple-fpn_lsj-100e_coco.py', 'ViTDet has no ViT-S: its ViT-B values; bf16 (detectron2: fp16)',
+     'coco', 'ViTDet Mask R-CNN (detectron2 projects/ViTDet), ViT-B values',
      'ViTDet', {LR: 1e-4, WD: 0.1, LD: 0.7, BATCH: 8, ITERS: 184375, DROP_PATH: 0.1,
                 'model.backbone.window_size': 14,
                 'model.backbone.arch.global_attn_indexes': [2, 5, 8, 11],
                 'model.rpn_head.num_convs': 2, 'model.neck.type': 'SimpleFeaturePyramid'}),
-    ('mask-rcnn_vit-b_simple-fpn_lsj-100e_coco.py', 'coco', 'ViTDet ViT-B Mask R-CNN (MAE row 51.6 / 45.9)',
+    ('mask-rcnn_vit-b_simple-fpn_lsj-100e_coco.py', 'bf16 (detectron2: fp16)',
+     'coco', 'ViTDet ViT-B Mask R-CNN (MAE row 51.6 / 45.9)',
      'ViTDet', {LR: 1e-4, WD: 0.1, LD: 0.7, BATCH: 8, ITERS: 184375, DROP_PATH: 0.1,
                 'model.backbone.window_size': 14,
                 'model.backbone.arch.global_attn_indexes': [2, 5, 8, 11],
                 'model.rpn_head.num_convs': 2, 'model.neck.type': 'SimpleFeaturePyramid'}),
-    ('upernet_vit-s_8xb2-160k_ade20k-512x512.py', 'ade', 'iBOT ViT-S UPerNet (bytedance/ibot semantic_segmentation)',
+    ('upernet_vit-s_8xb2-160k_ade20k-512x512.py', 'bf16 (iBOT: fp16)',
+     'ade', 'iBOT ViT-S UPerNet (bytedance/ibot semantic_segmentation)',
      'iBOT', {LR: 3e-5, WD: 0.05, LD: 0.9, BATCH: 2, ITERS: 160000, DROP_PATH: 0.1,
               'model.decode_head.channels': 384}),
-    ('upernet_vit-b_8xb2-160k_ade20k-512x512.py', 'ade', 'MAE ViT-B UPerNet (mmseg configs/mae, row 48.1)',
+    ('upernet_vit-b_8xb2-160k_ade20k-512x512.py', 'no layer scale (mmseg\'s MAE backbone adds one, initialised at 1); bf16 (mmseg: fp16)',
+     'ade', 'MAE ViT-B UPerNet (mmseg configs/mae, row 48.1)',
      'MAE', {LR: 1e-4, WD: 0.05, LD: 0.65, BATCH: 2, ITERS: 160000, DROP_PATH: 0.1,
              'model.decode_head.channels': 768}),
-    ('mask-rcnn_swin-t_fpn_1x_coco.py', 'coco', 'mmdet swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
+    ('mask-rcnn_swin-t_fpn_1x_coco.py', 'bf16 (mmdet: fp32)',
+     'coco', 'mmdet swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
      'mmdet', {LR: 1e-4, WD: 0.05, BATCH: 2, EPOCHS: 12, DROP_PATH: 0.2}),
-    ('mask-rcnn_swin-t_fpn_ms-crop-3x_coco.py', 'coco3x', 'mmdet swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
+    ('mask-rcnn_swin-t_fpn_ms-crop-3x_coco.py', 'bf16 (mmdet: fp32)',
+     'coco3x', 'mmdet swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
      'mmdet', {LR: 1e-4, WD: 0.05, BATCH: 2, EPOCHS: 36, DROP_PATH: 0.2}),
-    ('upernet_swin-t_8xb2-160k_ade20k-512x512.py', 'ade', 'mmseg swin-tiny UPerNet 160k',
+    ('upernet_swin-t_8xb2-160k_ade20k-512x512.py', 'bf16 (mmseg: fp32)',
+     'ade', 'mmseg swin-tiny UPerNet 160k',
      'mmseg', {LR: 6e-5, WD: 0.01, BATCH: 2, ITERS: 160000, DROP_PATH: 0.3}),
 ]
 
@@ -90,11 +109,11 @@ def _short(path):
 
 def markdown():
     """README's protocol table."""
-    lines = ['| config (`configs/benchmarks/`) | task | reference | values the tests pin |',
-             '|---|---|---|---|']
-    for config, task, reference, _, values in PROTOCOLS:
+    lines = ['| config (`configs/benchmarks/`) | task | reference | known differences | values the '
+             'tests pin |', '|---|---|---|---|---|']
+    for config, differences, task, reference, _, values in PROTOCOLS:
         pinned = ', '.join(f'{_short(k)} {v}' for k, v in values.items())
-        lines.append(f'| `{config}` | {task} | {reference} | {pinned} |')
+        lines.append(f'| `{config}` | {task} | {reference} | {differences} | {pinned} |')
     return '\n'.join(lines)
 
 
