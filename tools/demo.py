@@ -115,7 +115,9 @@ def raw_pixel_baseline(knn_config, options, out_dir, ks):
     from mimco_mm.evaluation import (knn_classify, logistic_regression_top1, pixel_features)
     from mimco_mm.provenance import collect
     from tools._frozen import Evaluation, build_loader
+    from mmengine.registry import init_default_scope
     cfg = load_config(knn_config, as_cfg_options(options))
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     Evaluation.cfg, Evaluation.datasets = cfg, []
     pre = cfg.model.get('data_preprocessor') or cfg.data_preprocessor
     bank, bank_y = pixel_features(build_loader(cfg, 'knn_bank_dataloader'), pre.mean, pre.std)
