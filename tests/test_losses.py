@@ -86,3 +86,21 @@ def test_bad_options_are_errors():
         PatchInfoNCE(negatives='global')
     with pytest.raises(ValueError, match='criterion'):
         FeatureRegressionLoss('l3')
+
+
+def test_agreement_top1_counts_the_queries_whose_own_target_wins():
+    """patch_top1 / img_top1: the share of queries whose positive has the highest logit."""
+    torch.manual_seed(0)
+    target = torch.randn(2, 4, 8)
+    mask = torch.tensor([[True, False, True, True], [False, True, True, False]])
+    pred = target[mask].clone()
+    pred[0] = target[0, 1]  # query at (0, 0) looks exactly like patch (0, 1): a miss
+    loss = PatchInfoNCE(temperature=0.2)
+    loss(pred, target, mask)
+    assert float(loss.last_top1) == pytest.approx(100 * 4 / 5)
+    img = ImageInfoNCE(temperature=0.2)
+    g_target = torch.randn(4, 8)
+    g_pred = g_target.clone()
+    g_pred[3] = g_target[2]  # image 3 predicts image 2's teacher feature
+    img(g_pred, g_target)
+    assert float(img.last_top1) == pytest.approx(75.0)

@@ -82,8 +82,10 @@ def test_each_loss_reaches_the_student(teacher_checkpoint):
     model.train()
     images, samples = _batch()
     losses = model(images, samples, mode='loss')
-    assert set(losses) == {'loss_patch', 'loss_img', 'img_negatives'}
+    assert set(losses) == {'loss_patch', 'loss_img', 'img_negatives', 'patch_top1', 'img_top1'}
     assert losses['img_negatives'].item() == len(samples) - 1  # one process: the local batch
+    # agreement metrics are logged, never optimised (MMEngine sums only `loss*` keys)
+    assert not losses['patch_top1'].requires_grad and 0 <= losses['img_top1'].item() <= 100
     for name in ('loss_patch', 'loss_img'):
         loss = losses[name]
         model.zero_grad()
@@ -119,7 +121,7 @@ def test_image_loss_can_be_switched_off(teacher_checkpoint):
     cfg = tiny_mimco(teacher_checkpoint, img_proj=None, img_loss=None)
     model = MODELS.build(cfg)
     images, samples = _batch()
-    assert set(model(images, samples, mode='loss')) == {'loss_patch'}
+    assert set(model(images, samples, mode='loss')) == {'loss_patch', 'patch_top1'}
 
 
 def test_teacher_sha_mismatch_refuses_resume(teacher_checkpoint, tmp_path):

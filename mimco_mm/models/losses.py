@@ -55,6 +55,7 @@ class PatchInfoNCE(nn.Module):
             raise ValueError(f"negatives must be 'image' or 'batch', got {negatives!r}")
         self.temperature = temperature
         self.negatives = negatives
+        self.last_top1 = None  # % of masked patches whose own teacher patch scores highest
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """
@@ -78,6 +79,8 @@ class PatchInfoNCE(nn.Module):
         else:
             logits = q @ k.flatten(0, 1).T  # (M, B*N)
             labels = batch_idx * k.shape[1] + pos_idx
+        # agreement with the teacher, from the logits the loss has anyway (logged, not optimised)
+        self.last_top1 = 100.0 * (logits.detach().argmax(1) == labels).float().mean()
         return F.cross_entropy(logits / self.temperature, labels)
 
 
@@ -96,6 +99,7 @@ class ImageInfoNCE(nn.Module):
         super().__init__()
         self.temperature = temperature
         self.last_num_negatives = 0
+        self.last_top1 = None  # % of images whose own teacher global scores highest
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """
@@ -110,6 +114,7 @@ class ImageInfoNCE(nn.Module):
         logits = q @ keys.T / self.temperature  # (B, B_global)
         labels = torch.arange(q.shape[0], device=q.device) + offset
         self.last_num_negatives = keys.shape[0] - 1  # logged by MimCoHead as `img_negatives`
+        self.last_top1 = 100.0 * (logits.detach().argmax(1) == labels).float().mean()
         return F.cross_entropy(logits, labels)
 
 

@@ -48,8 +48,8 @@ class MimCoHead(BaseModule):
             teacher_patch: (B, N, D); teacher_global: (B, D').
             mask: (B, N) bool, True = masked (only those patches are predicted).
         Returns:
-            dict(loss_patch=w_p * L_patch[, loss_img=w_i * L_img, img_negatives]); MMEngine
-            sums the `loss_*` entries and logs every entry.
+            dict(loss_patch=w_p * L_patch, patch_top1[, loss_img=w_i * L_img, img_top1,
+            img_negatives]); MMEngine sums the `loss_*` entries and logs every entry.
         """
         if student_patch.shape[:2] != teacher_patch.shape[:2]:
             raise ValueError(f'student has {tuple(student_patch.shape[:2])} (batch, patches) but '
@@ -57,12 +57,22 @@ class MimCoHead(BaseModule):
                              f'same crop on the same patch grid')
         pred = self.patch_proj(student_patch[mask])  # (M, D)
         losses = dict(loss_patch=self.patch_weight * self.patch_loss(pred, teacher_patch, mask))
+        # "is the student learning the teacher", visible from iteration 1 (logged, not optimised):
+        # % of masked patches / images whose own teacher target wins among the negatives
+        self._log_agreement(losses, 'patch_top1', self.patch_loss)
         if self.img_weight:
             losses['loss_img'] = self.img_weight * self.img_loss(
                 self.img_proj(student_global), teacher_global)
+            self._log_agreement(losses, 'img_top1', self.img_loss)
             negatives = getattr(self.img_loss, 'last_num_negatives', None)
             if negatives is not None:
                 # Logged, not optimised (no 'loss' in the name): shows the negatives really
                 # come from the global batch (B x GPUs - 1).
                 losses['img_negatives'] = torch.tensor(float(negatives), device=pred.device)
         return losses
+
+    @staticmethod
+    def _log_agreement(losses, key, loss_module):
+        top1 = getattr(loss_module, 'last_top1', None)
+        if top1 is not None:
+            losses[key] = top1
