@@ -52,8 +52,9 @@ def _trusted_files():
     return {osp.realpath(osp.expanduser(p)) for p in os.environ.get(TRUST_ENV, '').split(':') if p}
 
 
-def load_checkpoint_file(filename, map_location='cpu'):
-    """`torch.load` with `weights_only=True` and the allow-list above.
+def load_checkpoint_file(filename, map_location='cpu', extra_globals=()):
+    """`torch.load` with `weights_only=True` and the allow-list above (plus `extra_globals`, for
+    a converter that knows its release format, e.g. DINO's pickled argparse.Namespace).
 
     Raises:
         FileNotFoundError: `filename` is not a file.
@@ -67,7 +68,7 @@ def load_checkpoint_file(filename, map_location='cpu'):
         # The user listed this very file in MIMCO_TRUSTED_CHECKPOINTS: full pickle, by their choice.
         return torch.load(filename, map_location=map_location, weights_only=False)
     try:
-        with torch.serialization.safe_globals(allowed_checkpoint_globals()):
+        with torch.serialization.safe_globals(allowed_checkpoint_globals() + list(extra_globals)):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         found = re.search(r'Unsupported global: GLOBAL (\S+)', str(err))
