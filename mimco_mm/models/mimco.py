@@ -36,6 +36,11 @@ class MimCo(BaseSelfSupervisor):
                              'frozen teacher. Put init_cfg on backbone or head.')
         super().__init__(backbone=backbone, head=head, target_generator=teacher,
                          data_preprocessor=data_preprocessor)
+        teacher_input = getattr(self.target_generator, 'input', None)
+        if teacher_input is not None:  # the teacher converts the student's normalised batch
+            pre = self.data_preprocessor  # without mean / std it passes raw 0-255 pixels on
+            teacher_input.set_student(getattr(pre, 'mean', torch.zeros(3)),
+                                      getattr(pre, 'std', torch.ones(3)))
         if compile is not None:
             compile_backbones(self, compile)
 

@@ -25,6 +25,8 @@ from mmpretrain.registry import MODELS
 from mimco_mm.architecture import check as check_architecture
 from mimco_mm.compat import load_checkpoint_file
 
+from .teacher_input import TeacherInput
+
 
 class TeacherTargets(NamedTuple):
     patch: torch.Tensor   # (B, N, D): one target per patch, after the final norm
@@ -86,6 +88,9 @@ class ContrastiveTeacher(BaseModule):
         global_target: 'cls' (global token after the final norm) or 'projector' (neck output).
         autocast_dtype: e.g. 'bfloat16' to run the teacher under its own autocast; None =
             whatever autocast context the caller runs under (AmpOptimWrapper's, or none).
+        input_norm: dict(mean, std[, size]) when the teacher was trained on other statistics
+            (or resolution) than the student's: the batch is re-normalised inside the forward
+            pass (mimco_mm/models/teacher_input.py). None: the teacher takes the student's input.
     """
 
     def __init__(self,
@@ -95,7 +100,8 @@ class ContrastiveTeacher(BaseModule):
                  backbone_prefix: str = 'backbone.',
                  neck_prefix: str = 'neck.',
                  global_target: str = 'cls',
-                 autocast_dtype: Optional[str] = None):
+                 autocast_dtype: Optional[str] = None,
+                 input_norm: Optional[dict] = None):
         super().__init__(init_cfg=None)
         if global_target not in ('cls', 'projector'):
             raise ValueError(f"global_target must be 'cls' or 'projector', got {global_target!r}")
@@ -108,6 +114,7 @@ class ContrastiveTeacher(BaseModule):
         self.global_target = global_target
         self.autocast_dtype = getattr(torch, autocast_dtype) if autocast_dtype else None
         self.checkpoint = checkpoint
+        self.input = TeacherInput(**input_norm) if input_norm is not None else None
 
         try:
             state = load_checkpoint_file(checkpoint)
@@ -161,7 +168,8 @@ class ContrastiveTeacher(BaseModule):
         """Targets for a batch of unmasked images.
 
         Args:
-            images: (B, 3, H, W), normalised like the teacher's stage-1 input.
+            images: (B, 3, H, W), normalised like the student's input; re-normalised for the
+                teacher first when it has its own `input_norm`.
         Returns:
             TeacherTargets(patch (B, N, D) float32, global_ (B, D') float32), plain tensors
             (not inference tensors, so the losses may save them for backward).
@@ -170,6 +178,8 @@ class ContrastiveTeacher(BaseModule):
         precision = (torch.autocast(images.device.type, dtype=self.autocast_dtype)
                      if self.autocast_dtype is not None else contextlib.nullcontext())
         with torch.inference_mode():
+            if self.input is not None:
+                images = self.input(images)
             with precision:
                 features = self.backbone(images)[-1]
                 patch, global_ = split_tokens(features,
