@@ -14,6 +14,12 @@ EPOCHS = 'train_cfg.max_epochs'
 ITERS = 'train_cfg.max_iters'
 DROP_PATH = 'model.backbone.drop_path_rate'
 
+# ViTDet's values, the same for ViT-S (its ViT-B recipe) and ViT-B
+VITDET = {LR: 1e-4, WD: 0.1, LD: 0.7, BATCH: 8, ITERS: 184375, DROP_PATH: 0.1,
+          'model.backbone.window_size': 14,
+          'model.backbone.arch.global_attn_indexes': [2, 5, 8, 11],
+          'model.rpn_head.num_convs': 2, 'model.neck.type': 'SimpleFeaturePyramid'}
+
 # config (under configs/benchmarks), known differences to the reference, task, reference, word(s)
 # its header must contain, values
 PROTOCOLS = [
@@ -58,16 +64,10 @@ PROTOCOLS = [
               'model.roi_head.bbox_head.0.num_shared_convs': 4}),
     ('mask-rcnn_vit-s_simple-fpn_lsj-100e_coco.py', 'ViTDet has no ViT-S: its ViT-B values; bf16 (detectron2: fp16)',
      'coco', 'ViTDet Mask R-CNN (detectron2 projects/ViTDet), ViT-B values',
-     'ViTDet', {LR: 1e-4, WD: 0.1, LD: 0.7, BATCH: 8, ITERS: 184375, DROP_PATH: 0.1,
-                'model.backbone.window_size': 14,
-                'model.backbone.arch.global_attn_indexes': [2, 5, 8, 11],
-                'model.rpn_head.num_convs': 2, 'model.neck.type': 'SimpleFeaturePyramid'}),
+     'ViTDet', VITDET),
     ('mask-rcnn_vit-b_simple-fpn_lsj-100e_coco.py', 'bf16 (detectron2: fp16)',
      'coco', 'ViTDet ViT-B Mask R-CNN (MAE row 51.6 / 45.9)',
-     'ViTDet', {LR: 1e-4, WD: 0.1, LD: 0.7, BATCH: 8, ITERS: 184375, DROP_PATH: 0.1,
-                'model.backbone.window_size': 14,
-                'model.backbone.arch.global_attn_indexes': [2, 5, 8, 11],
-                'model.rpn_head.num_convs': 2, 'model.neck.type': 'SimpleFeaturePyramid'}),
+     'ViTDet', VITDET),
     ('upernet_vit-s_8xb2-160k_ade20k-512x512.py', 'bf16 (iBOT: fp16)',
      'ade', 'iBOT ViT-S UPerNet (bytedance/ibot semantic_segmentation)',
      'iBOT', {LR: 3e-5, WD: 0.05, LD: 0.9, BATCH: 2, ITERS: 160000, DROP_PATH: 0.1,

@@ -72,19 +72,8 @@ OFFICIAL_HEADS = {'vit_small': 12, 'vit_base': 12}
 
 def vit_architecture(state: dict, num_heads: int) -> dict:
     """The mmpretrain MoCoV3ViT that `state` (mmpretrain names, `backbone.*`) fits, described."""
-    from mmpretrain.registry import MODELS
-
-    from mimco_mm.architecture import describe
-    embed_dims = state['backbone.cls_token'].shape[-1]
-    num_layers = 1 + max(int(k.split('.')[2]) for k in state if k.startswith('backbone.layers.'))
-    ffn = state['backbone.layers.0.ffn.layers.0.0.weight'].shape[0]
-    patch = state['backbone.patch_embed.projection.weight'].shape[-1]
-    grid = int(round((state['backbone.pos_embed'].shape[1] - 1) ** 0.5))
-    backbone = MODELS.build(dict(
-        type='MoCoV3ViT', arch=dict(embed_dims=embed_dims, num_layers=num_layers,
-                                    num_heads=num_heads, feedforward_channels=ffn),
-        img_size=grid * patch, patch_size=patch))
-    return describe(backbone)
+    from tools.model_converters.vit_release import architecture
+    return architecture(state, num_heads, vit_type='MoCoV3ViT', load=False)
 
 
 def main(argv=None):

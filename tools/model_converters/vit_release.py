@@ -48,8 +48,10 @@ def to_mmpretrain(backbone: dict, drop=()):
     return state, dropped
 
 
-def architecture(state: dict, num_heads: int) -> dict:
-    """Build the mmpretrain VisionTransformer the state fits, load it strictly, describe it."""
+def architecture(state: dict, num_heads: int, vit_type: str = 'VisionTransformer',
+                 load: bool = True) -> dict:
+    """Build the mmpretrain ViT (`vit_type`) that the `backbone.*` tensors of `state` fit, load
+    them strictly (unless `load` is False) and describe it (mimco_mm/architecture.py)."""
     from mmpretrain.registry import MODELS
 
     from mimco_mm.architecture import describe
@@ -60,10 +62,12 @@ def architecture(state: dict, num_heads: int) -> dict:
     grid = int(round((state['backbone.pos_embed'].shape[1] - 1) ** 0.5))
     if embed_dims % num_heads:
         raise ValueError(f'{num_heads} heads do not divide {embed_dims} channels')
-    model = MODELS.build(dict(type='VisionTransformer', arch=dict(
+    model = MODELS.build(dict(type=vit_type, arch=dict(
         embed_dims=embed_dims, num_layers=num_layers, num_heads=num_heads,
         feedforward_channels=ffn), img_size=grid * patch, patch_size=patch))
-    model.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()}, strict=True)
+    if load:
+        model.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()
+                               if k.startswith('backbone.')}, strict=True)
     return describe(model)
 
 
