@@ -1,12 +1,13 @@
 """Training machinery shared by the three libraries (registered in MMEngine's root registries)."""
 from .architecture_hook import RecordArchitectureHook
+from .knn_monitor import KNNMonitorHook
 from .layer_decay import ViTLayerDecayConstructor
 from .nonfinite_guard import NonFiniteCheckpointError, NonFiniteGuardHook, NonFiniteLossError
 from .preemption import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook, RunPreempted
 from .provenance_hook import ProvenanceHook
 from .resumable_loop import ResumableEpochBasedTrainLoop
 
-__all__ = ['ViTLayerDecayConstructor', 'NonFiniteGuardHook', 'NonFiniteLossError',
+__all__ = ['KNNMonitorHook', 'ViTLayerDecayConstructor', 'NonFiniteGuardHook', 'NonFiniteLossError',
            'NonFiniteCheckpointError', 'PreemptionCheckpointHook', 'PREEMPTED_EXIT_CODE',
            'RunPreempted', 'ResumableEpochBasedTrainLoop', 'RecordArchitectureHook',
            'ProvenanceHook']

@@ -1,0 +1,133 @@
+"""`KNNMonitorHook`: the student's k-NN accuracy during pre-training, so a long run shows whether
+it is going anywhere before it ends (the loss alone does not).
+
+Every `interval` epochs and after the last one, the student (the model's `extract_feat`, in eval
+mode, no gradients) embeds a small labelled bank and a query set; each query votes with its k
+nearest bank features exactly as tools/knn.py does (DINO's weighted vote, cosine similarity,
+T 0.07). `knn/top1` goes to the message hub, the log and every visualizer backend (JSON scalars,
+TensorBoard), and with `save_best=True` the best-scoring epoch is kept as `best_knn_top1.pth`.
+Across processes each one embeds every world_size-th image (nothing padded), the bank is
+gathered, each votes for its own queries, and the hit counts are summed, so the number equals a
+single process's. The vote runs on the model's device, 1024 queries at a time.
+"""
+import copy
+import time
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+from mimco_mm.evaluation.distributed import gather_rows, reduce_across, shard_sampler, world
+from mimco_mm.evaluation.knn import hits_to_metrics, knn_hits
+
+
+def global_features(model, inputs):
+    """(B, C) image features of the student: the CLS token of a ViT's last output (after its
+    final norm), or the mean over tokens / positions of a backbone without one (Swin)."""
+    out = model.extract_feat(inputs)
+    out = out[-1] if isinstance(out, (tuple, list)) else out
+    if out.dim() == 4:  # (B, C, H, W)
+        return out.mean(dim=(2, 3))
+    if out.dim() == 3:  # (B, tokens, C)
+        has_cls = getattr(getattr(model, 'backbone', None), 'cls_token', None) is not None
+        return out[:, 0] if has_cls else out.mean(dim=1)
+    return out
+
+
+def normalise(model, inputs):
+    """A classification batch (a list of (3, H, W) uint8 images, or their stack) as the
+    student sees it: on its device, channel order and normalisation of its data preprocessor.
+    (The self-supervised preprocessor itself expects lists of views, not a plain batch.)"""
+    pre = model.data_preprocessor
+    images = torch.stack(list(inputs)) if isinstance(inputs, (list, tuple)) else inputs
+    images = images.to(next(model.parameters()).device).float()
+    if getattr(pre, '_channel_conversion', False):
+        images = images[:, [2, 1, 0]]
+    if getattr(pre, '_enable_normalize', False):
+        images = (images - pre.mean) / pre.std
+    return images
+
+
+@torch.no_grad()
+def embed(model, dataloader):
+    """Features (N, C) and labels (N,) of this process's share of a labelled dataloader."""
+    feats, labels = [], []
+    for batch in dataloader:
+        feats.append(global_features(model, normalise(model, batch['inputs'])).float())
+        labels += [int(s.gt_label[0]) for s in batch['data_samples']]
+    device = next(model.parameters()).device
+    return (torch.cat(feats) if feats else torch.zeros(0, 1, device=device),
+            torch.tensor(labels, dtype=torch.long, device=device))
+
+
+@HOOKS.register_module()
+class KNNMonitorHook(Hook):
+    """Args:
+        bank_dataloader / query_dataloader: dataloader configs of labelled sets (e.g. 100
+            ImageNet classes x 50 train images, and their val images), test-time transforms.
+        interval: every this many epochs (and after the last).
+        k: neighbours of the logged vote (`knn/top1`); temperature: of the vote weights.
+        save_best: keep the checkpoint of the best `knn/top1` as best_knn_top1.pth.
+    """
+
+    priority = 'LOW'  # after the checkpoint hook: a best checkpoint never replaces the epoch one
+
+    def __init__(self, bank_dataloader: dict, query_dataloader: dict, interval: int = 1,
+                 k: int = 20, temperature: float = 0.07, save_best: bool = False):
+        if interval < 1 or k < 1:
+            raise ValueError(f'KNNMonitorHook: interval and k must be >= 1, got {interval}, {k}')
+        self.bank_cfg, self.query_cfg = bank_dataloader, query_dataloader
+        self.interval, self.k, self.temperature = interval, k, temperature
+        self.save_best = save_best
+        self.best = None
+        self._loaders = None
+
+    def _build_loaders(self, runner):
+        if self._loaders is None:
+            cfgs = [copy.deepcopy(c) for c in (self.bank_cfg, self.query_cfg)]
+            if world()[1] > 1:
+                cfgs = [shard_sampler(c) for c in cfgs]
+            self._loaders = [runner.build_dataloader(c, seed=0) for c in cfgs]
+        return self._loaders
+
+    def evaluate(self, model, bank_loader, query_loader):
+        """{'knn/top1': %, 'knn/top5': %} of `model`'s current features."""
+        from mmengine.model import is_model_wrapper
+        model = model.module if is_model_wrapper(model) else model
+        was_training = model.training
+        model.eval()
+        try:
+            bank, bank_y = embed(model, bank_loader)
+            query, query_y = embed(model, query_loader)
+        finally:
+            model.train(was_training)
+        bank, bank_y = gather_rows(bank), gather_rows(bank_y)
+        if self.k > bank.shape[0]:
+            raise ValueError(f'KNNMonitorHook: k={self.k} exceeds the {bank.shape[0]}-image bank')
+        top = torch.stack([bank_y.max(), query_y.max() if len(query_y) else bank_y.max()]).max()
+        num_classes = int(reduce_across(top, 'max')) + 1
+        hits = knn_hits(bank, bank_y, query, query_y, (self.k, ), self.temperature, num_classes)
+        total = int(reduce_across(torch.tensor([query.shape[0]], device=bank.device)))
+        metrics = hits_to_metrics(reduce_across(hits.to(bank.device)).cpu(), total, (self.k, ))
+        return {'knn/top1': metrics[f'knn/top1_k{self.k}'],
+                'knn/top5': metrics[f'knn/top5_k{self.k}']}
+
+    def after_train_epoch(self, runner):
+        last = runner.epoch + 1 >= runner.max_epochs  # the loop counts the epoch after its hooks
+        if not (self.every_n_epochs(runner, self.interval) or last):
+            return
+        start = time.perf_counter()
+        metrics = self.evaluate(runner.model, *self._build_loaders(runner))
+        seconds = time.perf_counter() - start
+        for key, value in metrics.items():
+            runner.message_hub.update_scalar(key, value)
+        runner.visualizer.add_scalars(dict(metrics, **{'knn/seconds': seconds}),
+                                      step=runner.iter)
+        runner.logger.info(f'Epoch {runner.epoch + 1}: k-NN (k={self.k}) top-1 '
+                           f'{metrics["knn/top1"]:.2f}, top-5 {metrics["knn/top5"]:.2f} '
+                           f'({seconds:.1f} s)')
+        if self.save_best and (self.best is None or metrics['knn/top1'] > self.best):
+            self.best = metrics['knn/top1']
+            runner.save_checkpoint(runner.work_dir, 'best_knn_top1.pth', save_optimizer=False,
+                                   save_param_scheduler=False,
+                                   meta=dict(knn_top1=self.best, knn_epoch=runner.epoch + 1))

@@ -1,0 +1,69 @@
+"""KNNMonitorHook: k-NN accuracy of the student logged during pre-training, equal to what
+tools/knn.py reports for the checkpoint of the same epoch."""
+import json
+import os.path as osp
+
+import pytest
+
+from conftest import make_image_folder, run_train
+from tools import knn as knn_tool
+from tools._common import ROOT, load_config
+
+KNN_CPU = osp.join(ROOT, 'configs/benchmarks/vit-tiny_knn_cpu.py')
+
+
+@pytest.fixture(scope='module')
+def monitored_run(tmp_path_factory, teacher_checkpoint_for_tiny_cpu):
+    root = tmp_path_factory.mktemp('knn_monitor')
+    data = make_image_folder(str(root / 'data'), classes=3, per_class=8, size=32,
+                             splits=('train', 'val'))
+    knn = load_config(KNN_CPU, {'knn_bank_dataloader.dataset.data_root': data,
+                                'test_dataloader.dataset.data_root': data})
+    cfg = load_config(osp.join(ROOT, 'configs/mimco/vit-tiny_cpu.py'))
+    cfg.custom_hooks = list(cfg.custom_hooks) + [dict(
+        type='KNNMonitorHook', bank_dataloader=knn.knn_bank_dataloader.to_dict(),
+        query_dataloader=knn.test_dataloader.to_dict(), interval=1, k=5, save_best=True)]
+    config = str(root / 'monitored.py')
+    cfg.dump(config)
+    work = root / 'work'
+    run_train(config, work, f'train_dataloader.dataset.data_root={data}',
+              'train_dataloader.batch_size=8', 'train_cfg.max_epochs=2',
+              f'model.teacher.checkpoint={teacher_checkpoint_for_tiny_cpu}')
+    return dict(work=work, data=data)
+
+
+@pytest.fixture(scope='module')
+def teacher_checkpoint_for_tiny_cpu(tmp_path_factory):
+    """A stage-1 checkpoint for configs/mimco/vit-tiny_cpu.py's teacher, one epoch."""
+    root = tmp_path_factory.mktemp('stage1')
+    data = make_image_folder(str(root / 'data'), classes=2, per_class=8)
+    run_train('configs/mocov3/vit-tiny_cpu.py', root / 'mocov3',
+              f'train_dataloader.dataset.data_root={data}', 'train_dataloader.batch_size=8',
+              'train_cfg.max_epochs=1')
+    return str(root / 'mocov3' / 'epoch_1.pth')
+
+
+def scalars(work):
+    import glob
+    (path, ) = glob.glob(osp.join(str(work), '*', 'vis_data', 'scalars.json'))
+    return [json.loads(line) for line in open(path)]
+
+
+def test_knn_top1_is_logged_every_epoch_and_equals_the_knn_tool(monitored_run):
+    logged = [r for r in scalars(monitored_run['work']) if 'knn/top1' in r]
+    assert len(logged) == 2 and all(0 <= r['knn/top1'] <= 100 for r in logged)
+    assert all(r['knn/seconds'] > 0 for r in logged)
+    data = monitored_run['data']
+    metrics = knn_tool.main([KNN_CPU, str(monitored_run['work'] / 'epoch_2.pth'), '--out',
+                             str(monitored_run['work'] / 'knn.json'), '--cfg-options',
+                             f'knn_bank_dataloader.dataset.data_root={data}',
+                             f'test_dataloader.dataset.data_root={data}', 'knn.ks=[5]'])
+    assert logged[-1]['knn/top1'] == pytest.approx(metrics['knn/top1_k5'])
+
+
+def test_the_best_epoch_is_kept(monitored_run):
+    from mimco_mm.compat import load_checkpoint_file
+    logged = [r['knn/top1'] for r in scalars(monitored_run['work']) if 'knn/top1' in r]
+    best = load_checkpoint_file(str(monitored_run['work'] / 'best_knn_top1.pth'))['meta']
+    assert best['knn_top1'] == max(logged)
+    assert best['knn_epoch'] == 1 + logged.index(max(logged))
