@@ -19,8 +19,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mimco_mm  # noqa: E402,F401
 import torch  # noqa: E402
 
-from mimco_mm.evaluation import (extract_features, gather_rows, hits_to_metrics,  # noqa: E402
-                                 knn_hits, reduce_across)
+from mimco_mm.evaluation import (extract_features, gather_rows,  # noqa: E402
+                                 knn_across_processes, reduce_across)
 from tools._frozen import build_frozen_model, build_loader, run_frozen_tool  # noqa: E402
 
 
@@ -37,19 +37,15 @@ def knn_eval(config, checkpoint, cfg_options=None):
     query, query_labels = extract_features(model, build_loader(cfg, 'test_dataloader'), device)
     if (bank_labels < 0).any() or (query_labels < 0).any():
         raise ValueError('k-NN needs a label for every image (gt_label)')
-    # every process: the whole bank on its device; its own queries
-    bank, bank_labels = gather_rows(bank.to(device)), gather_rows(bank_labels.to(device))
+    bank_size = int(reduce_across(torch.tensor([len(bank)], device=device)))
     wanted = tuple(knn_cfg.get('ks', (10, 20, 100, 200)))
-    ks = tuple(k for k in wanted if k <= len(bank))
+    ks = tuple(k for k in wanted if k <= bank_size)
     if ks != wanted:
-        print(f'note: k in {sorted(set(wanted) - set(ks))} exceeds the {len(bank)}-image bank, '
+        print(f'note: k in {sorted(set(wanted) - set(ks))} exceeds the {bank_size}-image bank, '
               f'reporting k = {ks}')
-    top_label = torch.stack([bank_labels.max().cpu(), query_labels.max()]).max()
-    num_classes = int(reduce_across(top_label.to(device), 'max')) + 1
-    hits = knn_hits(bank, bank_labels, query, query_labels, ks,
-                    knn_cfg.get('temperature', 0.07), num_classes)
-    total = reduce_across(torch.tensor([query.shape[0]], device=device))
-    metrics = hits_to_metrics(reduce_across(hits.to(device)).cpu(), int(total), ks)
+    # each process: the whole bank on its device, its own queries (mimco_mm/evaluation/knn.py)
+    metrics = knn_across_processes(bank.to(device), bank_labels, query, query_labels, ks,
+                                   knn_cfg.get('temperature', 0.07))
     return metrics, gather_rows(query.to(device)).cpu(), gather_rows(query_labels.to(device)).cpu()
 
 

@@ -17,8 +17,8 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from mimco_mm.evaluation.distributed import gather_rows, reduce_across, shard_sampler, world
-from mimco_mm.evaluation.knn import hits_to_metrics, knn_hits
+from mimco_mm.evaluation.distributed import shard_sampler, world
+from mimco_mm.evaluation.knn import knn_across_processes
 
 
 def global_features(model, inputs):
@@ -101,14 +101,8 @@ class KNNMonitorHook(Hook):
             query, query_y = embed(model, query_loader)
         finally:
             model.train(was_training)
-        bank, bank_y = gather_rows(bank), gather_rows(bank_y)
-        if self.k > bank.shape[0]:
-            raise ValueError(f'KNNMonitorHook: k={self.k} exceeds the {bank.shape[0]}-image bank')
-        top = torch.stack([bank_y.max(), query_y.max() if len(query_y) else bank_y.max()]).max()
-        num_classes = int(reduce_across(top, 'max')) + 1
-        hits = knn_hits(bank, bank_y, query, query_y, (self.k, ), self.temperature, num_classes)
-        total = int(reduce_across(torch.tensor([query.shape[0]], device=bank.device)))
-        metrics = hits_to_metrics(reduce_across(hits.to(bank.device)).cpu(), total, (self.k, ))
+        # a k larger than the gathered bank is an error there (mimco_mm/evaluation/knn.py)
+        metrics = knn_across_processes(bank, bank_y, query, query_y, (self.k, ), self.temperature)
         return {'knn/top1': metrics[f'knn/top1_k{self.k}'],
                 'knn/top5': metrics[f'knn/top5_k{self.k}']}
 

@@ -8,6 +8,8 @@ from typing import Dict, Sequence
 import torch
 import torch.nn.functional as F
 
+from .distributed import gather_rows, reduce_across
+
 
 @torch.no_grad()
 def knn_hits(train_feats: torch.Tensor, train_labels: torch.Tensor,
@@ -73,3 +75,32 @@ def knn_classify(train_feats: torch.Tensor, train_labels: torch.Tensor,
     hits = knn_hits(train_feats, train_labels, test_feats, test_labels, ks, temperature,
                     num_classes, chunk)
     return hits_to_metrics(hits, test_feats.shape[0], ks)
+
+
+def knn_across_processes(bank: torch.Tensor, bank_labels: torch.Tensor, query: torch.Tensor,
+                         query_labels: torch.Tensor, ks: Sequence[int],
+                         temperature: float = 0.07) -> Dict[str, float]:
+    """The metrics of knn_classify when every process holds only its share of bank and queries
+    (mimco_mm/evaluation/distributed.py); in a single process it is the plain vote.
+
+    The bank is gathered onto every process (on `bank`'s device), each process votes for its own
+    queries there, and the hit counts and query counts are summed, so no process holds all the
+    queries' similarities.
+
+    Args:
+        bank: (N_rank, D) and bank_labels (N_rank,): this process's part of the bank.
+        query: (M_rank, D) and query_labels (M_rank,): this process's queries (may be empty).
+    Returns:
+        {'knn/top1_k10': ..., 'knn/top5_k10': ..., ...} over every process's queries.
+    """
+    device = bank.device
+    bank, bank_labels = gather_rows(bank), gather_rows(bank_labels.to(device))
+    if max(ks) > bank.shape[0]:
+        raise ValueError(f'k={max(ks)} exceeds the {bank.shape[0]}-image bank')
+    query_labels = query_labels.to(device)
+    top = bank_labels.max() if not len(query_labels) else \
+        torch.maximum(bank_labels.max(), query_labels.max())
+    num_classes = int(reduce_across(top, 'max')) + 1
+    hits = knn_hits(bank, bank_labels, query, query_labels, ks, temperature, num_classes)
+    total = int(reduce_across(torch.tensor([query.shape[0]], device=device)))
+    return hits_to_metrics(reduce_across(hits.to(device)).cpu(), total, ks)
