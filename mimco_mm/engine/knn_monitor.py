@@ -18,6 +18,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from mimco_mm.evaluation.distributed import shard_sampler, world
+from mimco_mm.evaluation.features import normalised_batches
 from mimco_mm.evaluation.knn import knn_across_processes
 
 
@@ -34,30 +35,22 @@ def global_features(model, inputs):
     return out
 
 
-def normalise(model, inputs):
-    """A classification batch (a list of (3, H, W) uint8 images, or their stack) as the
-    student sees it: on its device, channel order and normalisation of its data preprocessor.
-    (The self-supervised preprocessor itself expects lists of views, not a plain batch.)"""
-    pre = model.data_preprocessor
-    images = torch.stack(list(inputs)) if isinstance(inputs, (list, tuple)) else inputs
-    images = images.to(next(model.parameters()).device).float()
-    if getattr(pre, '_channel_conversion', False):
-        images = images[:, [2, 1, 0]]
-    if getattr(pre, '_enable_normalize', False):
-        images = (images - pre.mean) / pre.std
-    return images
-
-
 @torch.no_grad()
 def embed(model, dataloader):
-    """Features (N, C) and labels (N,) of this process's share of a labelled dataloader."""
-    feats, labels = [], []
-    for batch in dataloader:
-        feats.append(global_features(model, normalise(model, batch['inputs'])).float())
-        labels += [int(s.gt_label[0]) for s in batch['data_samples']]
+    """Features (N, C) and labels (N,) of this process's share of a labelled dataloader, the
+    images normalised as the student's data preprocessor does (that preprocessor itself, the
+    self-supervised one, expects lists of views, not a plain classification batch)."""
+    pre = model.data_preprocessor
+    normalise = getattr(pre, '_enable_normalize', False)
     device = next(model.parameters()).device
+    feats, labels = [], []
+    for images, batch_labels in normalised_batches(
+            dataloader, pre.mean if normalise else None, pre.std if normalise else None,
+            to_rgb=getattr(pre, '_channel_conversion', False), device=device):
+        feats.append(global_features(model, images).float())
+        labels.append(batch_labels)
     return (torch.cat(feats) if feats else torch.zeros(0, 1, device=device),
-            torch.tensor(labels, dtype=torch.long, device=device))
+            torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long, device=device))
 
 
 @HOOKS.register_module()

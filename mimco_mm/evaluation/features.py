@@ -37,3 +37,30 @@ def extract_features(model, dataloader, device='cpu') -> Tuple[torch.Tensor, tor
         if progress is not None:
             progress.update(out.shape[0])
     return torch.cat(feats), torch.tensor(labels, dtype=torch.long)
+
+
+def normalised_batches(dataloader, mean=None, std=None, to_rgb=False, device='cpu'):
+    """Each batch of a labelled classification dataloader as float images and labels.
+
+    Args:
+        dataloader: yields mmpretrain batches, `inputs` a list of (3, H, W) uint8 images (or
+            their stack), `data_samples` with gt_label.
+        mean, std: 3 per-channel values (0-255 scale) to normalise with, or None (raw values).
+        to_rgb: reverse the channel order first (mmpretrain's `to_rgb` of BGR-loaded images).
+    Yields:
+        images (B, 3, H, W) float32 on `device`, labels (B,) int64 on `device`.
+    """
+    if mean is not None:
+        mean = torch.as_tensor(mean, dtype=torch.float32, device=device).reshape(1, 3, 1, 1)
+        std = torch.as_tensor(std, dtype=torch.float32, device=device).reshape(1, 3, 1, 1)
+    for batch in dataloader:
+        inputs = batch['inputs']
+        images = torch.stack(list(inputs)) if isinstance(inputs, (list, tuple)) else inputs
+        images = images.to(device).float()
+        if to_rgb:
+            images = images[:, [2, 1, 0]]
+        if mean is not None:
+            images = (images - mean) / std
+        labels = torch.tensor([int(s.gt_label[0]) for s in batch['data_samples']],
+                              dtype=torch.long, device=device)
+        yield images, labels

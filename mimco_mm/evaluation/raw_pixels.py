@@ -6,6 +6,8 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
+from .features import normalised_batches
+
 
 @torch.no_grad()
 def pixel_features(dataloader, mean, std) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -18,15 +20,11 @@ def pixel_features(dataloader, mean, std) -> Tuple[torch.Tensor, torch.Tensor]:
     Returns:
         features (N, 3 * H * W) float32, labels (N,) int64.
     """
-    mean = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
     feats, labels = [], []
-    for batch in dataloader:
-        images = torch.stack(list(batch['inputs'])).float() if isinstance(
-            batch['inputs'], (list, tuple)) else batch['inputs'].float()
-        feats.append(((images - mean) / std).flatten(1))
-        labels += [int(s.gt_label[0]) for s in batch['data_samples']]
-    return torch.cat(feats), torch.tensor(labels, dtype=torch.long)
+    for images, batch_labels in normalised_batches(dataloader, mean, std):
+        feats.append(images.flatten(1))
+        labels.append(batch_labels)
+    return torch.cat(feats), torch.cat(labels)
 
 
 def logistic_regression_top1(train_x, train_y, test_x, test_y, steps=300, lr=1e-2,
