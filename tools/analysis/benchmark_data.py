@@ -88,10 +88,11 @@ def loader_rate(loader_cfg, data_root, workers, batches):
     """Images/s of the config's DataLoader over `data_root` with `workers` processes, after the
     first batch (worker start-up) is out."""
     from mmengine.runner import Runner
+
+    from tools.analysis.check_training import jpeg_dataset
     cfg = copy.deepcopy(loader_cfg)
     cfg.update(num_workers=workers, persistent_workers=False)
-    cfg['dataset'] = dict(type='CustomDataset', data_root=data_root, data_prefix='train',
-                          with_label=False, pipeline=cfg['dataset']['pipeline'])
+    cfg['dataset'] = jpeg_dataset(data_root, cfg['dataset']['pipeline'])
     cfg['sampler'] = dict(type='InfiniteSampler', shuffle=True)  # never runs out of files
     if isinstance(cfg.get('collate_fn'), dict):  # the Runner drops the config's scope key too
         cfg['collate_fn'].pop('_scope_', None)

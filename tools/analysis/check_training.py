@@ -56,6 +56,12 @@ def make_jpeg_folder(root, count, size=(500, 375), classes=10, seed=0, workers=N
     return len(jobs)
 
 
+def jpeg_dataset(data_root, pipeline):
+    """The dataset config of a make_jpeg_folder() folder (unlabelled) with `pipeline`."""
+    return dict(type='CustomDataset', data_root=data_root, data_prefix='train', with_label=False,
+                pipeline=pipeline)
+
+
 def prepare_config(config, work_dir, data_root, teacher_ckpt, iters, images, batch, workers,
                    log_interval):
     """The user's config with only the dataset, the teacher file and the length changed."""
@@ -72,9 +78,8 @@ def prepare_config(config, work_dir, data_root, teacher_ckpt, iters, images, bat
     # One long epoch over the files repeated, as on ImageNet: short epochs would restart the
     # workers' prefetch queue every few iterations and measure start-up, not the steady state.
     times = math.ceil(iters / per_epoch)
-    loader.dataset = dict(type='RepeatDataset', times=times, dataset=dict(
-        type='CustomDataset', data_root=data_root, data_prefix='train', with_label=False,
-        pipeline=loader.dataset.pipeline))
+    loader.dataset = dict(type='RepeatDataset', times=times,
+                          dataset=jpeg_dataset(data_root, loader.dataset.pipeline))
     epochs = 1
     per_epoch *= times
     cfg.train_cfg.max_epochs = epochs
