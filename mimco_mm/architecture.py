@@ -19,10 +19,22 @@ ARCH_KEY = 'architecture'
 # (mmpretrain interpolates the position embedding on load, the standard transfer practice;
 # e.g. UPerNet at 512 px from a 224-px checkpoint).
 NOT_COMPARED = ('img_size', )
+# Fields added after checkpoints were already written without them: a description that lacks
+# one means the value every earlier network had (a CLIP tower records QuickGELU and pre-norm).
+DEFAULTS = dict(activation='GELU', pre_norm=False)
 
 
 class ArchitectureMismatch(ValueError):
     """The module being loaded is not the network the checkpoint's weights were trained in."""
+
+
+def _activation(ffn):
+    """Name of the activation inside mmcv's FFN (layers[0] = Linear, activation, Dropout), or
+    the FFN's own class name for another design (SwiGLU)."""
+    try:
+        return type(ffn.layers[0][1]).__name__
+    except (AttributeError, IndexError, TypeError):
+        return type(ffn).__name__
 
 
 def _vit(module):
@@ -36,7 +48,10 @@ def _vit(module):
         cls_token=module.cls_token is not None, num_extra_tokens=module.num_extra_tokens,
         pos_embed='absolute', ln_eps=layer.ln1.eps,
         layer_scale=gamma is not None and type(gamma).__name__ != 'Identity',
-        rel_pos=False, window_size=None)
+        rel_pos=False, window_size=None,
+        # not in any weight's shape: QuickGELU (CLIP) vs GELU changes every feature
+        activation=_activation(layer.ffn),
+        pre_norm=type(getattr(module, 'pre_norm', None)).__name__ == 'LayerNorm')
 
 
 def _swin(module):
@@ -90,6 +105,8 @@ def record(model):
 
 def differences(expected, actual):
     """['num_heads: checkpoint 12, model 6', ...] for every hyper-parameter that differs."""
+    if expected.get('family') == actual.get('family') == 'vit':
+        expected, actual = {**DEFAULTS, **expected}, {**DEFAULTS, **actual}
     keys = sorted((set(expected) | set(actual)) - set(NOT_COMPARED))
     return [f'{k}: checkpoint {expected.get(k)!r}, model {actual.get(k)!r}' for k in keys
             if expected.get(k) != actual.get(k)]

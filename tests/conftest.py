@@ -76,6 +76,21 @@ def tiny_mimco(teacher_checkpoint, **head_overrides):
         head=head)
 
 
+def masked_batch(batch=4, ratio=0.5, seed=0):
+    """(B, 3, IMG, IMG) normalised-looking images and DataSamples holding a random patch mask
+    of `ratio` (the input of MimCo's loss)."""
+    from mmpretrain.structures import DataSample
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randn(batch, 3, IMG, IMG, generator=g)
+    samples = []
+    side = IMG // PATCH
+    for _ in range(batch):
+        mask = torch.zeros(side * side)
+        mask[torch.randperm(side * side, generator=g)[:int(ratio * side * side)]] = 1
+        samples.append(DataSample().set_mask(mask.reshape(side, side)))
+    return images, samples
+
+
 def make_image_folder(root, classes=2, per_class=16, size=40, seed=0, splits=('train', )):
     """root/<split>/class_<c>/<i>.png: noise around a class colour (enough for the data path)."""
     import os
@@ -101,11 +116,16 @@ FAST_LOADING = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_w
 _RUNS = 0
 
 
-def run_train(config, work_dir, *options, resume=False):
+def run_train(config, work_dir, *options, resume=False, knn_monitor=False):
     """tools/train.py in-process; returns the Runner after training. `resume`: True (the work
-    dir's last checkpoint) or a checkpoint path."""
+    dir's last checkpoint) or a checkpoint path. The CPU configs' KNNMonitorHook (it needs a
+    val/ split and 20 bank images) is off unless `knn_monitor`."""
     from tools import train as train_tool
-    from tools._common import ROOT
+    from tools._common import ROOT, load_config
+    if not knn_monitor:
+        hooks = load_config(osp.join(ROOT, config)).get('custom_hooks', [])
+        options += tuple(f'custom_hooks.{i}.interval=-1' for i, hook in enumerate(hooks)
+                         if hook['type'] == 'KNNMonitorHook')
     # a unique experiment name: MMEngine caches its logger and visualizer by name (the start
     # time to the second), so two runs started in one second would log into the first's folder
     global _RUNS

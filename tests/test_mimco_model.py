@@ -4,19 +4,7 @@ import torch
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from conftest import IMG, PATCH, tiny_mimco, tiny_vit
-
-
-def _batch(batch=4, ratio=0.5, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randn(batch, 3, IMG, IMG, generator=g)
-    samples = []
-    side = IMG // PATCH
-    for _ in range(batch):
-        mask = torch.zeros(side * side)
-        mask[torch.randperm(side * side, generator=g)[:int(ratio * side * side)]] = 1
-        samples.append(DataSample().set_mask(mask.reshape(side, side)))
-    return images, samples
+from conftest import IMG, PATCH, masked_batch as _batch, tiny_mimco, tiny_vit
 
 
 def test_teacher_weights_arrive_strictly(teacher_checkpoint):

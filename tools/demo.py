@@ -7,12 +7,15 @@
    tasks;
 2. stage 1: a MoCo v3 ViT teacher (configs/mocov3/vit-tiny_cpu.py);
 3. stage 2: the MimCo student from that teacher, and the SimMIM control with the same student,
-   data and budget (configs/{mimco,simmim}/vit-tiny_cpu.py);
+   data and budget (configs/{mimco,simmim}/vit-tiny_cpu.py), both logging the student's k-NN
+   top-1 during training (KNNMonitorHook);
 4. k-NN and linear probe on the held-out split for random init, teacher, SimMIM and MimCo, and
    the raw-pixel baseline (k-NN and logistic regression on the normalised pixels);
 5. a few iterations of Mask R-CNN and UPerNet from the MimCo checkpoint, with their evaluators
    (this shows the path, not a score);
-6. tools/benchmark.py renders the table; work_dirs/demo/report.md holds it with the plots.
+6. last-block CLS attention of teacher / SimMIM / MimCo and MimCo's masked-patch agreement with
+   its teacher on a few val images (tools/analysis/visualize_attention.py);
+7. tools/benchmark.py renders the table; work_dirs/demo/report.md holds it with the plots.
 
 Every config is the one the tests use; the demo only picks epochs and paths.
 """
@@ -33,6 +36,7 @@ from mimco_mm.datasets import (export_mnist5k, make_ade_segmentation,  # noqa: E
                                make_coco_instances)
 from tools import benchmark, knn  # noqa: E402
 from tools import test as test_tool  # noqa: E402
+from tools.analysis import visualize_attention  # noqa: E402
 from tools import train as train_tool  # noqa: E402
 from tools._common import ROOT, DictAction, load_config, write_text_atomic  # noqa: E402
 from tools._common import write_metrics  # noqa: E402
@@ -134,6 +138,22 @@ def raw_pixel_baseline(knn_config, options, out_dir, ks):
     return knn_metrics, top1
 
 
+def attention_figure(knn_config, knn_options, checkpoints, data, teacher, mimco, out,
+                     per_split=3):
+    """CLS attention of the teacher, SimMIM and MimCo, and MimCo's agreement map, on the first
+    val image of `per_split` evenly spaced classes."""
+    classes = sorted(os.listdir(osp.join(data, 'val')))
+    images = []
+    for name in classes[::max(1, len(classes) // per_split)][:per_split]:
+        folder = osp.join(data, 'val', name)
+        images.append(osp.join(folder, sorted(os.listdir(folder))[0]))
+    names = [n for n in checkpoints if n != 'random init']
+    visualize_attention.main([knn_config, *(checkpoints[n] for n in names), '--names', *names,
+                              '--images', *images, '--out', out,
+                              '--mimco', cfg_path('mimco/vit-tiny_cpu.py'), mimco,
+                              '--teacher', teacher, '--cfg-options', *knn_options])
+
+
 def dense_task(config, checkpoint, work_dir, options):
     return train_and_test(config, work_dir,
                           [f'model.backbone.init_cfg.checkpoint={checkpoint}', *options])
@@ -148,7 +168,7 @@ def main(argv=None):
     parser.add_argument('--stage2-epochs', type=int, default=12)
     parser.add_argument('--linear-epochs', type=int, default=5)
     args = parser.parse_args(argv)
-    steps = Steps(10)
+    steps = Steps(11)
     work = osp.abspath(args.work_dir)
     pre, ev = osp.join(work, 'pretrain'), osp.join(work, 'eval')
 
@@ -199,6 +219,10 @@ def main(argv=None):
     for name, ckpt in checkpoints.items():
         linear_probe(ckpt, data, osp.join(ev, name, 'linear'), args.linear_epochs, num_classes)
 
+    steps('attention maps and MimCo\'s agreement with its teacher on a few val images')
+    attention_figure(knn_config, knn_options, checkpoints, data, teacher, mimco,
+                     osp.join(work, 'attention.png'))
+
     steps('Mask R-CNN from the MimCo checkpoint (a few iterations, COCO evaluator)')
     dense_task('benchmarks/mask-rcnn_vit-tiny_cpu.py', mimco, osp.join(ev, 'MimCo', 'coco'), [
         f'train_dataloader.dataset.data_root={coco}/', f'val_dataloader.dataset.data_root={coco}/',
@@ -219,6 +243,12 @@ def main(argv=None):
                        'stage 2: MimCo': osp.join(pre, 'mimco'),
                        'stage 2: SimMIM': osp.join(pre, 'simmim')},
                       osp.join(work, 'loss_curves.png'))
+    curves = plots.knn_curves({'stage 2: MimCo': osp.join(pre, 'mimco'),
+                               'stage 2: SimMIM': osp.join(pre, 'simmim')},
+                              osp.join(work, 'knn_curves.png'))
+    print('k-NN top-1 during pre-training (iteration, %): ' + '; '.join(
+        f'{name}: ' + ', '.join(f'{it} {top1:.1f}' for it, top1 in points)
+        for name, points in curves.items()))
     plots.accuracy_bars({'k-NN top-1 (k=20)': {r['method']: r.get('knn', 0.0) for r in rows},
                          'linear top-1': {r['method']: r.get('linear', 0.0) for r in rows}},
                         osp.join(work, 'accuracy.png'))
@@ -243,6 +273,19 @@ Runtime: {time.time() - steps.start:.0f} s.
 ## Pre-training losses
 
 ![loss curves](loss_curves.png)
+
+## k-NN top-1 during pre-training (KNNMonitorHook, k=20, bank = train, queries = val)
+
+![k-NN during pre-training](knn_curves.png)
+
+## Last-block CLS attention per head, and MimCo's agreement with its teacher
+
+Rows: each model's CLS-token attention over the patches in its last block, one panel per head
+(DINO's view); the last rows: a mask drawn by MimCo's own mask generator and, per masked patch,
+whether the MimCo student's prediction picks its own teacher patch (green) or another patch of
+the image (red).
+
+![attention](attention.png)
 
 ## Frozen-feature accuracy
 

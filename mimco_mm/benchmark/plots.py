@@ -1,4 +1,5 @@
-"""PNG figures for the demo report: loss curves, accuracy bars, 2-D feature embeddings."""
+"""PNG figures for the demo report: loss curves, k-NN during pre-training, accuracy bars, 2-D
+feature embeddings."""
 import json
 import os
 import os.path as osp
@@ -36,6 +37,28 @@ def loss_curves(runs: Dict[str, str], path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def knn_curves(runs: Dict[str, str], path: str) -> Dict[str, list]:
+    """`knn/top1` logged by KNNMonitorHook during each pre-training run, against the iteration,
+    all runs in one panel. Returns {run: [(iteration, top-1), ...]}."""
+    curves = {}
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name, work_dir in runs.items():
+        points = sorted((r.get('step', r.get('iter')), r['knn/top1'])
+                        for r in read_scalars(work_dir) if 'knn/top1' in r)
+        if not points:
+            raise ValueError(f'{work_dir} logged no knn/top1: is KNNMonitorHook in the config\'s '
+                             f'custom_hooks?')
+        curves[name] = points
+        ax.plot(*zip(*points), marker='o', label=name)
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('k-NN top-1 (%)')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return curves
 
 
 def accuracy_bars(values: Dict[str, Dict[str, float]], path: str) -> None:

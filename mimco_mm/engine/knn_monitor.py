@@ -58,7 +58,10 @@ class KNNMonitorHook(Hook):
     """Args:
         bank_dataloader / query_dataloader: dataloader configs of labelled sets (e.g. 100
             ImageNet classes x 50 train images, and their val images), test-time transforms.
-        interval: every this many epochs (and after the last).
+            A dataset whose `data_root` is None reads the training set's `data_root` (so
+            the CPU configs follow `--cfg-options train_dataloader.dataset.data_root=...`).
+        interval: every this many epochs (and after the last); -1: never (MMEngine's convention
+            for CheckpointHook), e.g. to switch a config's monitor off from --cfg-options.
         k: neighbours of the logged vote (`knn/top1`); temperature: of the vote weights.
         save_best: keep the checkpoint of the best `knn/top1` as best_knn_top1.pth.
     """
@@ -67,8 +70,9 @@ class KNNMonitorHook(Hook):
 
     def __init__(self, bank_dataloader: dict, query_dataloader: dict, interval: int = 1,
                  k: int = 20, temperature: float = 0.07, save_best: bool = False):
-        if interval < 1 or k < 1:
-            raise ValueError(f'KNNMonitorHook: interval and k must be >= 1, got {interval}, {k}')
+        if (interval < 1 and interval != -1) or k < 1:
+            raise ValueError(f'KNNMonitorHook: interval must be >= 1 or -1 (off) and k >= 1, '
+                             f'got {interval}, {k}')
         self.bank_cfg, self.query_cfg = bank_dataloader, query_dataloader
         self.interval, self.k, self.temperature = interval, k, temperature
         self.save_best = save_best
@@ -78,6 +82,9 @@ class KNNMonitorHook(Hook):
     def _build_loaders(self, runner):
         if self._loaders is None:
             cfgs = [copy.deepcopy(c) for c in (self.bank_cfg, self.query_cfg)]
+            for cfg in cfgs:
+                if cfg['dataset'].get('data_root', '') is None:
+                    cfg['dataset']['data_root'] = runner.cfg.train_dataloader.dataset.data_root
             if world()[1] > 1:
                 cfgs = [shard_sampler(c) for c in cfgs]
             self._loaders = [runner.build_dataloader(c, seed=0) for c in cfgs]
@@ -100,6 +107,8 @@ class KNNMonitorHook(Hook):
                 'knn/top5': metrics[f'knn/top5_k{self.k}']}
 
     def after_train_epoch(self, runner):
+        if self.interval == -1:
+            return
         last = runner.epoch + 1 >= runner.max_epochs  # the loop counts the epoch after its hooks
         if not (self.every_n_epochs(runner, self.interval) or last):
             return

@@ -4,10 +4,11 @@ from .mimco import MimCo
 from .mimco_head import MimCoHead
 from .mimco_vit import MimCoViT
 from .moby import MoBY, MoBYHead
-from .projector import MLPProjector
+from .projector import MLPProjector, ProjectionMatrix
 from .teacher import ContrastiveTeacher, TeacherTargets
 
 __all__ = [
     'ContrastiveTeacher', 'FeatureRegressionLoss', 'ImageInfoNCE', 'MimCo', 'MimCoHead',
-    'MimCoViT', 'MLPProjector', 'MoBY', 'MoBYHead', 'PatchInfoNCE', 'TeacherTargets',
+    'MimCoViT', 'MLPProjector', 'MoBY', 'MoBYHead', 'PatchInfoNCE', 'ProjectionMatrix',
+    'TeacherTargets',
 ]

@@ -1,4 +1,6 @@
-"""MLP projector mapping student features into the teacher's feature space."""
+"""Projectors: the MLP mapping student features into the teacher's space, and a teacher's own
+linear projection (CLIP's)."""
+import torch
 from mmpretrain.registry import MODELS
 from torch import nn
 
@@ -33,3 +35,24 @@ class MLPProjector(nn.Module):
     def forward(self, x):
         """x: (M, in_channels) -> (M, out_channels)."""
         return self.mlp(x)
+
+
+@MODELS.register_module()
+class ProjectionMatrix(nn.Module):
+    """`x @ proj` with a bias-free (in, out) matrix stored as `proj`: CLIP's image projection
+    (OpenAI / open_clip `visual.proj`), as a neck: takes and returns a tuple, like
+    mmpretrain's necks. mmpretrain's own `CLIPProjection` is registered only when
+    `transformers` is installed, which breaks mmdet (DESIGN.md), hence this one.
+
+    Args:
+        in_channels: backbone width (768 for ViT-B/16).
+        out_channels: embedding width (512 for CLIP ViT-B/16).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.proj = nn.Parameter(torch.randn(in_channels, out_channels) * in_channels ** -0.5)
+
+    def forward(self, inputs):
+        """inputs: tuple whose last item is (B, in_channels) -> ((B, out_channels), )."""
+        return (inputs[-1] @ self.proj, )

@@ -49,9 +49,10 @@ def to_mmpretrain(backbone: dict, drop=()):
 
 
 def architecture(state: dict, num_heads: int, vit_type: str = 'VisionTransformer',
-                 load: bool = True) -> dict:
-    """Build the mmpretrain ViT (`vit_type`) that the `backbone.*` tensors of `state` fit, load
-    them strictly (unless `load` is False) and describe it (mimco_mm/architecture.py)."""
+                 load: bool = True, **vit_kwargs) -> dict:
+    """Build the mmpretrain ViT (`vit_type`, plus `vit_kwargs` such as CLIP's `pre_norm`) that
+    the `backbone.*` tensors of `state` fit, load them strictly (unless `load` is False) and
+    describe it (mimco_mm/architecture.py)."""
     from mmpretrain.registry import MODELS
 
     from mimco_mm.architecture import describe
@@ -64,7 +65,7 @@ def architecture(state: dict, num_heads: int, vit_type: str = 'VisionTransformer
         raise ValueError(f'{num_heads} heads do not divide {embed_dims} channels')
     model = MODELS.build(dict(type=vit_type, arch=dict(
         embed_dims=embed_dims, num_layers=num_layers, num_heads=num_heads,
-        feedforward_channels=ffn), img_size=grid * patch, patch_size=patch))
+        feedforward_channels=ffn), img_size=grid * patch, patch_size=patch, **vit_kwargs))
     if load:
         model.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()
                                if k.startswith('backbone.')}, strict=True)
@@ -78,9 +79,13 @@ def write(dst: str, state: dict, meta: dict) -> None:
     os.replace(tmp, dst)  # never a half-written destination
 
 
-def run(argv, description, fmt, load, heads_from=None):
+def run(argv, description, fmt, load, heads_from=None, rename=to_mmpretrain, vit_kwargs=None,
+        read=None):
     """The common command line: SRC DST [--num-heads N]. `load(checkpoint) -> (backbone, other,
-    drop)` picks the format's backbone; `heads_from(checkpoint)` may know the head count."""
+    drop)` picks the format's backbone, `rename(backbone, drop) -> (state, dropped)` maps it to
+    mmpretrain names (timm's by default), `vit_kwargs` are the ViT options the release needs
+    beyond its shapes, `heads_from(checkpoint)` may know the head count and `read(path)`
+    replaces the safe checkpoint reader for formats it cannot open (TorchScript)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('src')
     parser.add_argument('dst')
@@ -88,14 +93,15 @@ def run(argv, description, fmt, load, heads_from=None):
                         help='attention heads (no weight shape encodes them)')
     args = parser.parse_args(argv)
     from mimco_mm.compat import load_checkpoint_file
-    checkpoint = load_checkpoint_file(args.src, extra_globals=[argparse.Namespace])
+    checkpoint = (read(args.src) if read else
+                  load_checkpoint_file(args.src, extra_globals=[argparse.Namespace]))
     backbone, other, drop = load(checkpoint)
-    state, dropped = to_mmpretrain(backbone, drop)
+    state, dropped = rename(backbone, drop)
     heads = args.num_heads or (heads_from(checkpoint) if heads_from else None)
     if heads is None:
         raise ValueError(f'{args.src}: pass --num-heads (the file does not say; ViT-S has 6 in '
                          f'DINO / iBOT / DeiT / timm, 12 in MoCo v3; ViT-B 12)')
-    arch = architecture(state, heads)
+    arch = architecture(state, heads, **(vit_kwargs or {}))
     with open(args.src, 'rb') as f:
         sha = hashlib.sha256(f.read()).hexdigest()
     meta = dict(converted_from=osp.basename(args.src), source_sha256=sha, format=fmt,
