@@ -52,6 +52,10 @@ def test_demo_end_to_end_on_a_tiny_folder(tmp_path):
     assert 'ROxf' not in report and 'Recall@1' not in report
     assert (work / 'eval' / 'MimCo' / 'coco' / 'metrics.json').is_file()
     assert (work / 'eval' / 'MimCo' / 'ade' / 'metrics.json').is_file()
-    for png in ('loss_curves.png', 'accuracy.png', 'embeddings.png'):
+    # the stage-2 runs logged the student's k-NN (KNNMonitorHook, on in the CPU configs)
+    for run in ('mimco', 'simmim'):
+        assert [r for r in plots.read_scalars(str(work / 'pretrain' / run)) if 'knn/top1' in r]
+    for png in ('loss_curves.png', 'accuracy.png', 'embeddings.png', 'knn_curves.png',
+                'attention.png'):
         assert Image.open(work / png).size[0] > 200
         assert f'({png})' in report

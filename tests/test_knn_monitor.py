@@ -20,15 +20,18 @@ def monitored_run(tmp_path_factory, teacher_checkpoint_for_tiny_cpu):
     knn = load_config(KNN_CPU, {'knn_bank_dataloader.dataset.data_root': data,
                                 'test_dataloader.dataset.data_root': data})
     cfg = load_config(osp.join(ROOT, 'configs/mimco/vit-tiny_cpu.py'))
-    cfg.custom_hooks = list(cfg.custom_hooks) + [dict(
-        type='KNNMonitorHook', bank_dataloader=knn.knn_bank_dataloader.to_dict(),
-        query_dataloader=knn.test_dataloader.to_dict(), interval=1, k=5, save_best=True)]
+    # the CPU config's own monitor (configs/_base_/schedules/cpu_tiny_mim.py), set to the k-NN
+    # tool's loaders
+    (monitor, ) = [h for h in cfg.custom_hooks if h['type'] == 'KNNMonitorHook']
+    monitor.update(bank_dataloader=knn.knn_bank_dataloader.to_dict(),
+                   query_dataloader=knn.test_dataloader.to_dict(), interval=1, k=5,
+                   save_best=True)
     config = str(root / 'monitored.py')
     cfg.dump(config)
     work = root / 'work'
     run_train(config, work, f'train_dataloader.dataset.data_root={data}',
               'train_dataloader.batch_size=8', 'train_cfg.max_epochs=2',
-              f'model.teacher.checkpoint={teacher_checkpoint_for_tiny_cpu}')
+              f'model.teacher.checkpoint={teacher_checkpoint_for_tiny_cpu}', knn_monitor=True)
     return dict(work=work, data=data)
 
 
@@ -67,3 +70,24 @@ def test_the_best_epoch_is_kept(monitored_run):
     best = load_checkpoint_file(str(monitored_run['work'] / 'best_knn_top1.pth'))['meta']
     assert best['knn_top1'] == max(logged)
     assert best['knn_epoch'] == 1 + logged.index(max(logged))
+
+
+def test_the_cpu_configs_monitor_reads_the_training_folder_and_can_be_switched_off(
+        tmp_path, teacher_checkpoint_for_tiny_cpu):
+    """configs/_base_/schedules/cpu_tiny_mim.py: bank = <training data_root>/train, queries =
+    its val/, every 3 epochs and after the last; interval=-1 from --cfg-options: never."""
+    data = make_image_folder(str(tmp_path / 'data'), classes=2, per_class=12, size=32,
+                             splits=('train', 'val'))
+    common = [f'train_dataloader.dataset.data_root={data}', 'train_dataloader.batch_size=8']
+    run_train('configs/simmim/vit-tiny_cpu.py', tmp_path / 'on', *common,
+              'train_cfg.max_epochs=4', knn_monitor=True)
+    logged = [r for r in scalars(tmp_path / 'on') if 'knn/top1' in r]
+    assert [r['step'] for r in logged] == [9, 12]  # epochs 3 and 4 (last) of 3 iterations each
+    runner = run_train('configs/mimco/vit-tiny_cpu.py', tmp_path / 'off', *common,
+                       f'model.teacher.checkpoint={teacher_checkpoint_for_tiny_cpu}',
+                       'train_cfg.max_epochs=1')  # run_train switches the monitor off
+    assert not [r for r in scalars(tmp_path / 'off') if 'knn/top1' in r]
+    assert any(type(h).__name__ == 'KNNMonitorHook' for h in runner.hooks)
+    from mimco_mm.engine.knn_monitor import KNNMonitorHook
+    with pytest.raises(ValueError, match='-1 \\(off\\)'):
+        KNNMonitorHook({}, {}, interval=0)
