@@ -136,8 +136,8 @@ def check(module, checkpoint, prefix, source):
         raise ArchitectureMismatch(
             f'{source} (prefix {prefix!r}) was trained as a different network than the '
             f'{type(module).__name__} being loaded: ' + '; '.join(diff) + '. Use the config '
-            f'that matches the checkpoint (e.g. the 12-head ViT-S configs for a 12-head '
-            f'checkpoint).')
+            'that matches the checkpoint (e.g. the 12-head ViT-S configs for a 12-head '
+            'checkpoint).')
 
 
 # The benchmark config sets of tools/transfer.sh, by (family, embed dims), and the head count

@@ -2,9 +2,8 @@
 import pytest
 import torch
 from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
 
-from conftest import IMG, PATCH, masked_batch as _batch, tiny_mimco, tiny_vit
+from conftest import PATCH, masked_batch as _batch, tiny_mimco, tiny_vit
 
 
 def test_teacher_weights_arrive_strictly(teacher_checkpoint):

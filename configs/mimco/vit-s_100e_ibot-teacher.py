@@ -11,11 +11,7 @@
 # Input: ImageNet mean / std, the student's, so no `input_norm`.
 # Assumed: targets are the last-block tokens after the final norm (patch) and the CLS token
 # (global); iBOT's own patch / CLS heads are not in the teacher release.
-_base_ = './vit-s_100e.py'
+# The teacher's backbone is the DINO config's DeiT-S: only the file differs.
+_base_ = './vit-s_100e_dino-teacher.py'
 
-model = dict(
-    teacher=dict(
-        backbone=dict(_delete_=True, type='VisionTransformer', arch='deit-small', img_size=224,
-                      patch_size=16, out_type='raw'),
-        checkpoint='checkpoints/ibot_vit-s16_teacher.pth',
-        global_target='cls'))
+model = dict(teacher=dict(checkpoint='checkpoints/ibot_vit-s16_teacher.pth'))

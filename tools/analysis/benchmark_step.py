@@ -1,7 +1,7 @@
 """Train-step time and peak memory of MimCo against the SimMIM control, same student, same batch.
 
     python tools/analysis/benchmark_step.py [--mimco CFG] [--simmim CFG] [--batch 8] [--iters 10]
-        [--peak-tflops X] [--json OUT]
+        [--peak-tflops X] [--json OUT] [--knn-monitor 10000 1281167]
 
 Both models come from the real configs (the teacher gets random weights of the right shape: the
 cost does not depend on what it learned). After warm-up the two are stepped alternately
@@ -13,6 +13,11 @@ MFU (model FLOPs utilisation) = model FLOPs per second / the device's bf16 peak.
 counted from shapes (tools/analysis/flops.py): 3x the forward of the trained parts (student,
 heads, losses) + 1x the frozen teacher's forward. The peak comes from a table by GPU name or from
 --peak-tflops; on CPU there is none unless given.
+
+--knn-monitor IMAGES EPOCH_IMAGES also times, in the same alternation, what KNNMonitorHook does
+per image (the MimCo student's eval-mode CLS features, no gradients) and reports the cost of one
+monitor pass over IMAGES (bank + queries; the default setting, 100 classes x 50 train images +
+their 5,000 val images, is 10,000) as a share of an epoch of EPOCH_IMAGES training images.
 """
 import argparse
 import copy
@@ -98,6 +103,18 @@ def train_step(model, optimizer, images, samples, dtype):
     optimizer.step()
 
 
+def monitor_step(model, images, dtype):
+    """What KNNMonitorHook computes for a batch (mimco_mm/engine/knn_monitor.py)."""
+    from mimco_mm.engine.knn_monitor import global_features
+    model.eval()
+    try:
+        with torch.no_grad(), torch.autocast(images.device.type, dtype=dtype,
+                                             enabled=dtype is not None):
+            global_features(model, images)
+    finally:
+        model.train()
+
+
 def device_name(device):
     """'cuda (NVIDIA H100 ...)' or 'cpu (2 threads)': what a timing was measured on."""
     return device.type + (f' ({torch.cuda.get_device_name()})' if device.type == 'cuda' else
@@ -130,6 +147,9 @@ def main(argv=None):
     parser.add_argument('--compile-mode', default=None,
                         choices=['default', 'reduce-overhead', 'max-autotune'],
                         help="torch.compile's mode for --compile ('reduce-overhead': CUDA graphs)")
+    parser.add_argument('--knn-monitor', type=int, nargs=2, metavar=('IMAGES', 'EPOCH_IMAGES'),
+                        help="also time KNNMonitorHook's extraction and report one pass over "
+                             "IMAGES as a share of an epoch of EPOCH_IMAGES")
     args = parser.parse_args(argv)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dtype = None if args.dtype == 'float32' else getattr(torch, args.dtype)
@@ -148,13 +168,21 @@ def main(argv=None):
             if compiled:
                 compile_backbones(model, compiled)
             runs[name] = dict(step=lambda m=model, o=optimizer, i=images, s=samples:
-                              train_step(m, o, i, s, dtype), times=[], model=model, flops=flops)
+                              train_step(m, o, i, s, dtype), times=[], model=model, flops=flops,
+                              images=images)
+        monitor = []
+        mimco = runs['MimCo']
+        watch = (lambda m=mimco['model'], i=mimco['images']: monitor_step(m, i, dtype))
         for i in range(args.warmup):
             for run in runs.values():
                 run['step']()
+            if args.knn_monitor:
+                watch()
         for i in range(args.iters):
             for name, run in runs.items():
                 run['times'].append(timed(run['step'], device))
+            if args.knn_monitor:
+                monitor.append(timed(watch, device))
             print(f'[{i + 1}/{args.iters}] ' + '  '.join(
                 f'{n} {r["times"][-1]:.3f}s' for n, r in runs.items()), flush=True)
         for run in runs.values():
@@ -186,6 +214,14 @@ def main(argv=None):
               f'{achieved:.2f} | {f"{100 * mfu:.1f} %" if mfu is not None else "n/a"} | {peak} |')
     ratio = statistics.median(runs['MimCo']['times']) / statistics.median(runs['SimMIM']['times'])
     print(f'MimCo / SimMIM step time: {ratio:.2f}x')
+    if args.knn_monitor:
+        images_seen, epoch = args.knn_monitor
+        per_image = statistics.median(monitor) / args.batch
+        step_per_image = statistics.median(runs['MimCo']['times']) / args.batch
+        share = images_seen * per_image / (epoch * step_per_image)
+        print(f'KNNMonitorHook extraction: {per_image * 1e3:.2f} ms / image vs MimCo training '
+              f'{step_per_image * 1e3:.2f} ms / image ({step_per_image / per_image:.1f}x); one '
+              f'pass over {images_seen} images = {100 * share:.2f} % of a {epoch}-image epoch')
     for name in list(runs)[2:]:
         print(f'{name} / MimCo step time: '
               f'{statistics.median(runs[name]["times"]) / statistics.median(runs["MimCo"]["times"]):.2f}x')

@@ -8,7 +8,8 @@
 #      --only pretrain --no-ops; --offline DIR when a wheelhouse is given: no network needed);
 #   2. the CUDA-only tests (pytest -m cuda) and the attention-kernel test;
 #   3. tools/analysis/benchmark_step.py for ViT-S and ViT-B, MimCo vs the SimMIM control, bf16,
-#      at --batch per GPU (halved until it fits): s/step, images/s, MFU, peak memory;
+#      at --batch per GPU (halved until it fits): s/step, images/s, MFU, peak memory, and
+#      KNNMonitorHook's cost (10,000 images) as a share of an ImageNet epoch;
 #   4. tools/analysis/check_training.py: --iters iterations of configs/mimco/vit-s_100e.py through
 #      tools/train.py on generated JPEGs (AmpOptimWrapper bf16), finite losses, teacher
 #      bit-identical;
@@ -84,7 +85,8 @@ bench() {  # bench ARCH: MimCo vs SimMIM, halving the batch until it fits
   while [ "$b" -ge 1 ]; do
     if stage "bench_$arch" 300 "$PY" tools/analysis/benchmark_step.py \
         --mimco "configs/mimco/${arch}_100e.py" --simmim "configs/simmim/${arch}_100e.py" \
-        --batch "$b" --warmup 3 --iters 10 $PEAK --json "$OUT_DIR/bench_$arch.json"; then
+        --batch "$b" --warmup 3 --iters 10 $PEAK --json "$OUT_DIR/bench_$arch.json" \
+        --knn-monitor 10000 1281167; then
       sed -n '/^train step/,$p' "$OUT_DIR/bench_$arch.log" >> "$SUMMARY"; echo >> "$SUMMARY"
       return 0
     fi
