@@ -116,16 +116,23 @@ FAST_LOADING = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_w
 _RUNS = 0
 
 
+def monitor_off(config):
+    """--cfg-options that switch off a config's KNNMonitorHook (on in the CPU stage-2 configs;
+    it needs a val/ split and k = 20 bank images, which most test folders lack)."""
+    from tools._common import ROOT, load_config
+    hooks = load_config(osp.join(ROOT, config)).get('custom_hooks', [])
+    return [f'custom_hooks.{i}.interval=-1' for i, hook in enumerate(hooks)
+            if hook['type'] == 'KNNMonitorHook']
+
+
 def run_train(config, work_dir, *options, resume=False, knn_monitor=False):
     """tools/train.py in-process; returns the Runner after training. `resume`: True (the work
     dir's last checkpoint) or a checkpoint path. The CPU configs' KNNMonitorHook (it needs a
     val/ split and 20 bank images) is off unless `knn_monitor`."""
     from tools import train as train_tool
-    from tools._common import ROOT, load_config
+    from tools._common import ROOT
     if not knn_monitor:
-        hooks = load_config(osp.join(ROOT, config)).get('custom_hooks', [])
-        options += tuple(f'custom_hooks.{i}.interval=-1' for i, hook in enumerate(hooks)
-                         if hook['type'] == 'KNNMonitorHook')
+        options += tuple(monitor_off(config))
     # a unique experiment name: MMEngine caches its logger and visualizer by name (the start
     # time to the second), so two runs started in one second would log into the first's folder
     global _RUNS

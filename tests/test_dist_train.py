@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from conftest import make_image_folder
+from conftest import make_image_folder, monitor_off
 from mimco_mm.benchmark.plots import read_scalars
 from tools._common import ROOT, load_config
 from tools.analysis.benchmark_step import random_teacher_checkpoint
@@ -27,7 +27,7 @@ def test_two_process_gloo_training_gathers_negatives(tmp_path):
          f'train_dataloader.dataset.data_root={data}', f'model.teacher.checkpoint={teacher}',
          f'train_dataloader.batch_size={batch}', 'train_dataloader.num_workers=0',
          'train_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1',
-         'default_hooks.logger.interval=1'],
+         'default_hooks.logger.interval=1', *monitor_off('configs/mimco/vit-tiny_cpu.py')],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     rows = [r for r in read_scalars(str(work_dir)) if 'img_negatives' in r]

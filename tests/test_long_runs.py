@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from conftest import make_image_folder, run_train
+from conftest import make_image_folder, monitor_off, run_train
 from mimco_mm.benchmark.plots import read_scalars
 from mimco_mm.compat import load_checkpoint_file
 from mimco_mm.compat.atomic_checkpoint import find_latest_checkpoint
@@ -38,7 +38,7 @@ def setup(tmp_path_factory):
 
 def options(config, setup, epochs=2):
     opts = [f'train_dataloader.dataset.data_root={setup["data"]}', 'train_dataloader.batch_size=4',
-            f'train_cfg.max_epochs={epochs}']
+            f'train_cfg.max_epochs={epochs}', *monitor_off(config)]
     if config == MIMCO:
         opts.append(f'model.teacher.checkpoint={setup["teacher"]}')
     return opts

@@ -74,7 +74,8 @@ def train(setup, work_dir, poison, guard=dict(), *options):
             'train_cfg.max_epochs=2', f'experiment_name=guard_{osp.basename(str(work_dir))}',
             *options]
     cfg = train_tool.build_config(train_tool.parse_args(argv))
-    hooks = [h for h in cfg.custom_hooks if h['type'] != 'NonFiniteGuardHook']
+    hooks = [h for h in cfg.custom_hooks if h['type'] not in ('NonFiniteGuardHook',
+                                                              'KNNMonitorHook')]
     if guard is not None:
         hooks.append(dict(type='NonFiniteGuardHook', **guard))
     cfg.custom_hooks = hooks + [poison]

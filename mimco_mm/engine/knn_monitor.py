@@ -84,7 +84,13 @@ class KNNMonitorHook(Hook):
             cfgs = [copy.deepcopy(c) for c in (self.bank_cfg, self.query_cfg)]
             for cfg in cfgs:
                 if cfg['dataset'].get('data_root', '') is None:
-                    cfg['dataset']['data_root'] = runner.cfg.train_dataloader.dataset.data_root
+                    root = runner.cfg.train_dataloader.dataset.get('data_root')
+                    if root is None:
+                        raise ValueError(
+                            'KNNMonitorHook: a dataset with data_root=None reads the training '
+                            'set\'s data_root, but train_dataloader.dataset has none: set the '
+                            'monitor\'s data_root, or interval=-1 to switch it off')
+                    cfg['dataset']['data_root'] = root
             if world()[1] > 1:
                 cfgs = [shard_sampler(c) for c in cfgs]
             self._loaders = [runner.build_dataloader(c, seed=0) for c in cfgs]

@@ -64,7 +64,8 @@ def jpeg_dataset(data_root, pipeline):
 
 def prepare_config(config, work_dir, data_root, teacher_ckpt, iters, images, batch, workers,
                    log_interval):
-    """The user's config with only the dataset, the teacher file and the length changed."""
+    """The user's config with only the dataset, the teacher file and the length changed (and a
+    KNNMonitorHook switched off: the generated images have no labels)."""
     from tools._common import load_config
     cfg = load_config(config)
     loader = cfg.train_dataloader
@@ -87,6 +88,9 @@ def prepare_config(config, work_dir, data_root, teacher_ckpt, iters, images, bat
         cfg.model.teacher.checkpoint = teacher_ckpt
     cfg.default_hooks.logger.interval = log_interval
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=epochs, max_keep_ckpts=1)
+    for hook in cfg.get('custom_hooks', []):  # its labelled bank is not in the generated JPEGs
+        if hook['type'] == 'KNNMonitorHook':
+            hook['interval'] = -1
     cfg.work_dir = work_dir
     path = osp.join(work_dir, 'check_training_config.py')
     os.makedirs(work_dir, exist_ok=True)
