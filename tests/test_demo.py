@@ -8,7 +8,9 @@ from PIL import Image
 
 from conftest import make_image_folder
 from mimco_mm.benchmark import plots
-from mimco_mm.datasets import export_mnist5k
+import pytest
+
+from mimco_mm.datasets import export_mnist5k, export_photo_crops
 
 
 def test_mnist5k_export_is_a_balanced_labelled_folder(tmp_path):
@@ -24,6 +26,38 @@ def test_mnist5k_export_is_a_balanced_labelled_folder(tmp_path):
     train = set(os.listdir(osp.join(root, 'train', '7')))
     assert not train & set(os.listdir(osp.join(root, 'val', '7')))
     assert osp.isfile(osp.join(root, '.complete'))
+
+
+def test_photo_crops_are_a_balanced_grey_labelled_folder_from_the_scikit_image_wheel(tmp_path):
+    from mimco_mm.datasets.bundled import PHOTOS
+    root = export_photo_crops(str(tmp_path / 'photos'), per_class=6, val_per_class=2)
+    for split, count in (('train', 4), ('val', 2)):
+        classes = sorted(os.listdir(osp.join(root, split)))
+        assert classes == [f'{i:02d}_{name}' for i, name in enumerate(PHOTOS)]
+        assert all(len(os.listdir(osp.join(root, split, c))) == count for c in classes)
+    img = np.array(Image.open(osp.join(root, 'train', '00_astronaut', '0002.png')))
+    assert img.shape == (32, 32, 3) and img.std() > 0
+    assert (img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all()  # grey
+    # the same seed gives the same crops; another seed other crops
+    again = export_photo_crops(str(tmp_path / 'again'), per_class=6, val_per_class=2)
+    other = export_photo_crops(str(tmp_path / 'other'), per_class=6, val_per_class=2, seed=1)
+    same = np.array(Image.open(osp.join(again, 'train', '00_astronaut', '0002.png')))
+    different = np.array(Image.open(osp.join(other, 'train', '00_astronaut', '0002.png')))
+    assert (same == img).all() and not (different == img).all()
+
+
+def test_an_export_replaces_only_what_an_export_wrote(tmp_path):
+    root = str(tmp_path / 'demo')
+    export_mnist5k(root, val_per_class=100)
+    os.makedirs(osp.join(root, 'coco'))  # the dense sets live beside the export
+    export_photo_crops(root, per_class=6, val_per_class=2)  # another bundled set: rewritten
+    assert len(os.listdir(osp.join(root, 'train'))) == 20 and osp.isdir(osp.join(root, 'coco'))
+    assert 'scikit-image' in open(osp.join(root, '.complete')).read()
+    mine = str(tmp_path / 'mine')
+    make_image_folder(mine, classes=2, per_class=2)  # images no export wrote: never touched
+    with pytest.raises(FileExistsError, match='no bundled export wrote'):
+        export_photo_crops(mine, per_class=6, val_per_class=2)
+    assert len(os.listdir(osp.join(mine, 'train'))) == 2
 
 
 def test_pca_recovers_the_dominant_directions():

