@@ -15,8 +15,9 @@ clean-venv:
 	rm -rf $(VENV)
 
 DATA ?=
-demo: setup  ## the whole pipeline on bundled real images on CPU (DATA=<folder> for your own)
-	$(PY) tools/demo.py $(if $(DATA),--data $(DATA),)
+BUNDLED ?=
+demo: setup  ## the whole pipeline on bundled real images on CPU (BUNDLED=mnist5k, or DATA=<folder> for your own)
+	$(PY) tools/demo.py $(if $(DATA),--data $(DATA),) $(if $(BUNDLED),--bundled $(BUNDLED),)
 
 DIR ?=
 WHEELHOUSE_ARGS ?=

@@ -93,3 +93,18 @@ def test_demo_end_to_end_on_a_tiny_folder(tmp_path):
                 'attention.png'):
         assert Image.open(work / png).size[0] > 200
         assert f'({png})' in report
+
+
+def test_a_rerun_in_the_same_work_dir_replaces_its_points_and_a_resume_extends_them(tmp_path):
+    import json
+    import time
+    for run, rows in (('20261129_000000', [(1, 50.0), (2, 55.0)]),  # first run
+                      ('20261129_010000', [(1, 60.0), (2, 65.0)]),  # rerun: replaces
+                      ('20261129_020000', [(3, 70.0)])):  # resumed: extends
+        folder = tmp_path / run / 'vis_data'
+        folder.mkdir(parents=True)
+        (folder / 'scalars.json').write_text(
+            ''.join(json.dumps({'knn/top1': v, 'step': s}) + '\n' for s, v in rows))
+        time.sleep(0.01)  # distinct modification times, in run order
+    assert plots.curve(plots.read_scalars(str(tmp_path)), 'knn/top1') == [
+        (1, 60.0), (2, 65.0), (3, 70.0)]

@@ -14,23 +14,34 @@ import torch  # noqa: E402
 
 
 def read_scalars(work_dir: str) -> List[dict]:
-    """Every line of the scalars.json files MMEngine's LocalVisBackend wrote under work_dir."""
+    """Every line of the scalars.json files MMEngine's LocalVisBackend wrote under work_dir (one
+    per run started there), oldest file first."""
+    paths = [osp.join(d, 'scalars.json') for d, _, files in os.walk(work_dir)
+             if 'scalars.json' in files]
     rows = []
-    for dirpath, _, files in os.walk(work_dir):
-        if 'scalars.json' in files:
-            with open(osp.join(dirpath, 'scalars.json')) as f:
-                rows += [json.loads(line) for line in f if line.strip()]
+    for path in sorted(paths, key=osp.getmtime):
+        with open(path) as f:
+            rows += [json.loads(line) for line in f if line.strip()]
     return rows
+
+
+def curve(rows: List[dict], key: str) -> List[tuple]:
+    """[(iteration, value)] of `key`, one point per iteration: where several runs in one work
+    dir logged the same iteration (a rerun), the newest wins; a resumed run extends the curve."""
+    points = {}
+    for row in rows:  # oldest file first
+        if key in row:
+            points[row.get('step', row.get('iter'))] = row[key]
+    return sorted(points.items())
 
 
 def loss_curves(runs: Dict[str, str], path: str) -> None:
     """One panel per pre-training run: every `loss*` key against the iteration."""
     fig, axes = plt.subplots(1, len(runs), figsize=(4.5 * len(runs), 3.2), squeeze=False)
     for ax, (name, work_dir) in zip(axes[0], runs.items()):
-        rows = [r for r in read_scalars(work_dir) if 'loss' in r]
+        rows = read_scalars(work_dir)
         for key in sorted({k for r in rows for k in r if k.startswith('loss')}):
-            points = [(r['iter'], r[key]) for r in rows if key in r]
-            ax.plot(*zip(*points), label=key)
+            ax.plot(*zip(*curve(rows, key)), label=key)
         ax.set_title(name)
         ax.set_xlabel('iteration')
         ax.legend(fontsize=8)
@@ -45,8 +56,7 @@ def knn_curves(runs: Dict[str, str], path: str) -> Dict[str, list]:
     curves = {}
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for name, work_dir in runs.items():
-        points = sorted((r.get('step', r.get('iter')), r['knn/top1'])
-                        for r in read_scalars(work_dir) if 'knn/top1' in r)
+        points = curve(read_scalars(work_dir), 'knn/top1')
         if not points:
             raise ValueError(f'{work_dir} logged no knn/top1: is KNNMonitorHook in the config\'s '
                              f'custom_hooks?')

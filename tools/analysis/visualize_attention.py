@@ -46,6 +46,11 @@ def read_images(cfg, paths, preprocessor):
     return batch, rgb.permute(0, 2, 3, 1).numpy().astype(np.uint8)
 
 
+def label(path):
+    """'class_folder/file.png': file names alone repeat across class folders."""
+    return osp.join(osp.basename(osp.dirname(osp.abspath(path))), osp.basename(path))
+
+
 def mimco_agreement(config, checkpoint, teacher, images, cfg_options=None, seed=0):
     """(mask (B, h, w), agreement (B, h, w)) of a MimCo stage-2 checkpoint on `images` (normalised
     like its student's input), the mask drawn by the config's own mask generator."""
@@ -136,7 +141,7 @@ def main(argv=None):
         for name, attention in maps.items():
             heads = [(f'head {h + 1}', attention[i, h].numpy(), 'heat')
                      for h in range(attention.shape[1])]
-            rows.append((f'{name}\n{osp.basename(path)}', [('image', display[i], 'image'),
+            rows.append((f'{name}\n{label(path)}', [('image', display[i], 'image'),
                                                           *heads]))
     if args.mimco:
         mask, agreement = mimco_agreement(*args.mimco, args.teacher, images)
@@ -146,7 +151,7 @@ def main(argv=None):
             hidden = display[i].copy()
             hidden[np.kron(grid, np.ones((scale, scale))).astype(bool)] = 127
             share = 100 * np.nanmean(agreement[i].numpy())
-            rows.append((f'MimCo vs teacher\n{osp.basename(path)}', [
+            rows.append((f'MimCo vs teacher\n{label(path)}', [
                 ('image', display[i], 'image'), ('masked input', hidden, 'image'),
                 (f'agrees on {share:.0f}% of masked', agreement[i].numpy(), 'agree')]))
     draw(rows, args.out)
