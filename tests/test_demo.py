@@ -95,16 +95,18 @@ def test_demo_end_to_end_on_a_tiny_folder(tmp_path):
         assert f'({png})' in report
 
 
-def test_a_rerun_in_the_same_work_dir_replaces_its_points_and_a_resume_extends_them(tmp_path):
+def test_a_rerun_in_the_same_work_dir_replaces_its_curve_and_a_resume_extends_it(tmp_path):
     import json
     import time
-    for run, rows in (('20261129_000000', [(1, 50.0), (2, 55.0)]),  # first run
-                      ('20261129_010000', [(1, 60.0), (2, 65.0)]),  # rerun: replaces
-                      ('20261129_020000', [(3, 70.0)])):  # resumed: extends
+    runs = (('1_first', [(1, 50.0), (2, 55.0), (3, 57.0)]),
+            ('2_rerun', [(1, 60.0), (2, 65.0)]),  # shorter rerun: the old iteration 3 goes
+            ('3_resume', [(2, 66.0), (3, 70.0)]))  # resumed at 2: iteration 1 stays
+    for run, rows in runs:
         folder = tmp_path / run / 'vis_data'
         folder.mkdir(parents=True)
         (folder / 'scalars.json').write_text(
             ''.join(json.dumps({'knn/top1': v, 'step': s}) + '\n' for s, v in rows))
         time.sleep(0.01)  # distinct modification times, in run order
-    assert plots.curve(plots.read_scalars(str(tmp_path)), 'knn/top1') == [
-        (1, 60.0), (2, 65.0), (3, 70.0)]
+    assert plots.curve(plots.read_runs(str(tmp_path)), 'knn/top1') == [
+        (1, 60.0), (2, 66.0), (3, 70.0)]
+    assert plots.curve(plots.read_runs(str(tmp_path))[:2], 'knn/top1') == [(1, 60.0), (2, 65.0)]

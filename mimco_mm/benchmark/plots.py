@@ -13,25 +13,34 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
-def read_scalars(work_dir: str) -> List[dict]:
-    """Every line of the scalars.json files MMEngine's LocalVisBackend wrote under work_dir (one
-    per run started there), oldest file first."""
+def read_runs(work_dir: str) -> List[List[dict]]:
+    """The lines of each scalars.json MMEngine's LocalVisBackend wrote under work_dir (one per run
+    started there: a first run, a resume, a rerun), oldest file first."""
     paths = [osp.join(d, 'scalars.json') for d, _, files in os.walk(work_dir)
              if 'scalars.json' in files]
-    rows = []
+    runs = []
     for path in sorted(paths, key=osp.getmtime):
         with open(path) as f:
-            rows += [json.loads(line) for line in f if line.strip()]
-    return rows
+            runs.append([json.loads(line) for line in f if line.strip()])
+    return runs
 
 
-def curve(rows: List[dict], key: str) -> List[tuple]:
-    """[(iteration, value)] of `key`, one point per iteration: where several runs in one work
-    dir logged the same iteration (a rerun), the newest wins; a resumed run extends the curve."""
+def read_scalars(work_dir: str) -> List[dict]:
+    """Every logged line under work_dir, oldest run first."""
+    return [row for run in read_runs(work_dir) for row in run]
+
+
+def curve(runs: List[List[dict]], key: str) -> List[tuple]:
+    """[(iteration, value)] of `key` as the newest run sees it: each run replaces whatever older
+    runs logged from its first iteration on, so a resume continues the curve and a rerun from
+    iteration 1 replaces it entirely (a shorter rerun leaves no stale tail)."""
     points = {}
-    for row in rows:  # oldest file first
-        if key in row:
-            points[row.get('step', row.get('iter'))] = row[key]
+    for run in runs:  # oldest first
+        mine = {row.get('step', row.get('iter')): row[key] for row in run if key in row}
+        if mine:
+            start = min(mine)
+            points = {it: v for it, v in points.items() if it < start}
+            points.update(mine)
     return sorted(points.items())
 
 
@@ -39,9 +48,9 @@ def loss_curves(runs: Dict[str, str], path: str) -> None:
     """One panel per pre-training run: every `loss*` key against the iteration."""
     fig, axes = plt.subplots(1, len(runs), figsize=(4.5 * len(runs), 3.2), squeeze=False)
     for ax, (name, work_dir) in zip(axes[0], runs.items()):
-        rows = read_scalars(work_dir)
-        for key in sorted({k for r in rows for k in r if k.startswith('loss')}):
-            ax.plot(*zip(*curve(rows, key)), label=key)
+        runs = read_runs(work_dir)
+        for key in sorted({k for run in runs for r in run for k in r if k.startswith('loss')}):
+            ax.plot(*zip(*curve(runs, key)), label=key)
         ax.set_title(name)
         ax.set_xlabel('iteration')
         ax.legend(fontsize=8)
@@ -56,7 +65,7 @@ def knn_curves(runs: Dict[str, str], path: str) -> Dict[str, list]:
     curves = {}
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for name, work_dir in runs.items():
-        points = curve(read_scalars(work_dir), 'knn/top1')
+        points = curve(read_runs(work_dir), 'knn/top1')
         if not points:
             raise ValueError(f'{work_dir} logged no knn/top1: is KNNMonitorHook in the config\'s '
                              f'custom_hooks?')
