@@ -59,12 +59,7 @@ def patch_agreement(mimco, images: torch.Tensor, mask: torch.Tensor) -> torch.Te
         (B, h, w) float: 1 where the own teacher patch scores highest, 0 where another does,
         NaN at visible (unmasked) patches.
     """
-    from mimco_mm.models.mimco import mask_on_token_grid
-    from mimco_mm.models.teacher import split_tokens
-    targets = mimco.target_generator(images)
-    student = mimco.backbone(images, mask.flatten(1))[-1]
-    patch, _ = split_tokens(student, getattr(mimco.backbone, 'num_extra_tokens', 0))
-    token_mask = mask_on_token_grid(mask, patch.shape[1])  # (B, N)
+    targets, patch, _, token_mask = mimco.masked_tokens(images, mask)  # token_mask (B, N)
     pred = F.normalize(mimco.head.patch_proj(patch[token_mask]).float(), dim=-1)  # (M, D)
     teacher = F.normalize(targets.patch.float(), dim=-1)  # (B, N, D)
     batch_idx, pos_idx = token_mask.nonzero(as_tuple=True)

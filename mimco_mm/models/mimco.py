@@ -58,11 +58,24 @@ class MimCo(BaseSelfSupervisor):
             dict(loss_patch, loss_img).
         """
         mask = torch.stack([sample.mask for sample in data_samples])  # (B, h, w) patch grid
+        targets, patch, global_, token_mask = self.masked_tokens(inputs, mask)
+        return self.head.loss(patch, global_, targets.patch, targets.global_, token_mask)
+
+    def masked_tokens(self, inputs: torch.Tensor, mask: torch.Tensor):
+        """The teacher's targets on the unmasked batch and the student's tokens on the masked
+        one: what the losses (and mimco_mm/evaluation/maps.py's agreement map) compare.
+
+        Args:
+            inputs: (B, 3, H, W) normalised crops.
+            mask: (B, h, w), nonzero = masked, on the student's patch-embedding grid.
+        Returns:
+            (TeacherTargets, student patch tokens (B, N, C), student global (B, C),
+            mask on the output tokens (B, N) bool).
+        """
         targets = self.target_generator(inputs)
         student = self.backbone(inputs, mask.flatten(1))[-1]
         patch, global_ = split_tokens(student, getattr(self.backbone, 'num_extra_tokens', 0))
-        token_mask = mask_on_token_grid(mask, patch.shape[1])
-        return self.head.loss(patch, global_, targets.patch, targets.global_, token_mask)
+        return targets, patch, global_, mask_on_token_grid(mask, patch.shape[1])
 
 
 def mask_on_token_grid(mask: torch.Tensor, num_tokens: int) -> torch.Tensor:

@@ -1,10 +1,11 @@
-"""The one map between timm's ViT parameter names and mmpretrain's `VisionTransformer` names.
+"""The one map between timm's ViT parameter names and mmpretrain's `VisionTransformer` names,
+and the renaming mechanism other name maps (CLIP's, tools/model_converters) use too.
 
 Used both ways: official MoCo v3 (timm names) -> mmpretrain, and a MimCo student -> timm.
 """
 import re
 
-# (timm name, mmpretrain name); `{i}` is a block index, a trailing '.' marks a name prefix.
+# (timm name, mmpretrain name); `{i}` is a block index, a trailing '.' or '_' marks a name prefix.
 NAME_PAIRS = [
     ('cls_token', 'cls_token'),
     ('pos_embed', 'pos_embed'),
@@ -19,12 +20,12 @@ NAME_PAIRS = [
 ]
 
 
-def _rename(key: str, src: int, what: str) -> str:
-    """Rename `key` from side `src` (0 = timm, 1 = mmpretrain) of NAME_PAIRS to the other side.
+def rename(key: str, pairs, src: int, what: str) -> str:
+    """Rename `key` from side `src` (0 or 1) of `pairs` (like NAME_PAIRS) to the other side.
     A key no pair knows is an error, never a silent drop."""
-    for pair in NAME_PAIRS:
+    for pair in pairs:
         pattern = re.escape(pair[src]).replace(r'\{i\}', r'(?P<i>\d+)')
-        match = re.match(pattern if pair[src].endswith('.') else pattern + '$', key)
+        match = re.match(pattern if pair[src].endswith(('.', '_')) else pattern + '$', key)
         if match:
             index = match.groupdict().get('i')
             return pair[1 - src].format(i=index) + key[match.end():]
@@ -32,8 +33,8 @@ def _rename(key: str, src: int, what: str) -> str:
 
 
 def timm_to_mmpretrain(key: str) -> str:
-    return _rename(key, 0, 'mmpretrain ViT')
+    return rename(key, NAME_PAIRS, 0, 'mmpretrain ViT')
 
 
 def mmpretrain_to_timm(key: str) -> str:
-    return _rename(key, 1, 'timm ViT')
+    return rename(key, NAME_PAIRS, 1, 'timm ViT')

@@ -57,16 +57,14 @@ def mimco_agreement(config, checkpoint, teacher, images, cfg_options=None, seed=
     from mmpretrain.registry import MODELS, TRANSFORMS
 
     from mimco_mm.compat import load_checkpoint_file
+    from mimco_mm.models.teacher import load_strict
     cfg = load_config(config, cfg_options)
     if teacher:
         cfg.model.teacher.checkpoint = teacher
     cfg.model.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
     model = MODELS.build(cfg.model)
     state = load_checkpoint_file(checkpoint)
-    result = model.load_state_dict(state.get('state_dict', state), strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise KeyError(f'{checkpoint} is not a checkpoint of {config}: missing '
-                       f'{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}')
+    load_strict(model, state.get('state_dict', state), '', checkpoint)
     model.eval()
     generator_cfg = next((t for t in cfg.train_dataloader.dataset.pipeline
                           if 'MaskGenerator' in t['type']), None)

@@ -19,7 +19,6 @@ does, so the patch targets are the normalised tokens and the global target is
 `ln_post(CLS) @ proj`, CLIP's image embedding. Heads = width / 64 (every OpenAI CLIP ViT).
 """
 import os.path as osp
-import re
 import sys
 import zipfile
 
@@ -31,7 +30,8 @@ from tools.model_converters.vit_release import run  # noqa: E402
 CLIP_VIT = dict(pre_norm=True, norm_cfg=dict(type='LN', eps=1e-5),
                 layer_cfgs=dict(act_cfg=dict(type='QuickGELU')))
 
-# (OpenAI CLIP visual name, mmpretrain name); `{i}` is a block index, a trailing '.' a prefix
+# (OpenAI CLIP visual name, mmpretrain name); `{i}` is a block index, a trailing '.' or '_' a
+# prefix (mimco_mm.models.vit_keys.rename)
 NAME_PAIRS = [
     ('conv1.weight', 'backbone.patch_embed.projection.weight'),
     ('ln_pre.', 'backbone.pre_norm.'),
@@ -49,12 +49,8 @@ NAME_PAIRS = [
 def clip_name(key: str) -> str:
     """An OpenAI CLIP visual name (without `visual.`) -> its mmpretrain name; unknown is an
     error (an attention-pool or a newer open_clip tower is not this architecture)."""
-    for src, dst in NAME_PAIRS:
-        pattern = re.escape(src).replace(r'\{i\}', r'(?P<i>\d+)')
-        match = re.match(pattern if src.endswith(('.', '_')) else pattern + '$', key)
-        if match:
-            return dst.format(i=match.groupdict().get('i')) + key[match.end():]
-    raise KeyError(f'no mmpretrain ViT name for the CLIP visual key {key!r}')
+    from mimco_mm.models.vit_keys import rename
+    return rename(key, NAME_PAIRS, 0, 'mmpretrain ViT (CLIP visual)')
 
 
 def read(path: str) -> dict:
