@@ -103,3 +103,44 @@ def test_retrieval_metrics_work_without_np_in1d():
     target = [torch.tensor([0]), torch.tensor([1])]
     recall = RetrievalRecall.calculate(pred, target, topk=(1, 2), target_indices=True)
     assert [float(r) for r in recall] == [50.0, 100.0]
+
+
+class _RecordingScaler:
+    """Stands in for GradScaler inside mmengine's AmpOptimWrapper: records its arguments."""
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+
+@pytest.mark.parametrize('dtype, loss_scale, expected', [
+    ('bfloat16', 'dynamic', dict(enabled=False)),  # the fix
+    (torch.bfloat16, 'dynamic', dict(enabled=False)),
+    ('float16', 'dynamic', {}),  # fp16 needs its scaler: unchanged
+    (None, 'dynamic', {}),
+    ('bfloat16', 512.0, dict(init_scale=512.0)),  # an explicit scale is respected
+    ('bfloat16', dict(init_scale=8.0), dict(init_scale=8.0)),
+])
+def test_bf16_autocast_builds_no_loss_scaler(monkeypatch, dtype, loss_scale, expected):
+    from mmengine.optim import AmpOptimWrapper
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
+    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)
+    monkeypatch.setattr(amp_optimizer_wrapper, 'GradScaler', _RecordingScaler)
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+    wrapper = AmpOptimWrapper(optimizer=optimizer, loss_scale=loss_scale, dtype=dtype)
+    assert wrapper.loss_scaler.kwargs == expected
+    assert wrapper.cast_dtype == (getattr(torch, dtype) if isinstance(dtype, str) else dtype)
+
+
+def test_bf16_wrapper_steps_without_scaling(monkeypatch):
+    """The disabled scaler leaves the gradients as the loss made them (no x65536) and steps."""
+    from mmengine.optim import AmpOptimWrapper
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
+    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)
+    weight = torch.nn.Parameter(torch.ones(3))
+    wrapper = AmpOptimWrapper(optimizer=torch.optim.SGD([weight], lr=0.5), dtype='bfloat16',
+                              clip_grad=dict(max_norm=100.0))
+    assert not wrapper.loss_scaler.is_enabled() and wrapper.state_dict()['loss_scaler'] == {}
+    wrapper.backward((2 * weight).sum())
+    assert torch.equal(weight.grad, torch.full((3,), 2.0))
+    wrapper.step()
+    assert torch.equal(weight.detach(), torch.zeros(3))

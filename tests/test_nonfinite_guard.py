@@ -166,3 +166,20 @@ def test_guard_settings_are_checked():
         NonFiniteGuardHook(action='retry')
     with pytest.raises(ValueError, match='max_consecutive'):
         NonFiniteGuardHook(max_consecutive=0)
+
+
+def test_a_nan_step_is_skipped_under_bf16_autocast_without_a_scaler(setup, tmp_path,
+                                                                     monkeypatch):
+    """bf16 AmpOptimWrapper: its scaler is disabled (mimco_mm/compat/bf16_loss_scale.py), and a
+    disabled scaler would step on NaN gradients; the guard must skip the step itself."""
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
+    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)  # CPU autocast
+    runner, run = train(setup, tmp_path, dict(type='PoisonBackboneHook', iterations=[3]), dict(),
+                        'optim_wrapper.type=AmpOptimWrapper', 'optim_wrapper.dtype=bfloat16')
+    run()
+    assert not runner.optim_wrapper.loss_scaler.is_enabled()
+    states = poison_hook(runner).states
+    for key, before in states[2].items():
+        assert torch.equal(states[3][key], before), key
+    assert all_finite(states[8]) and guard_hook(runner).skipped_total == 1
+    assert 'loss_scale' not in log_text(tmp_path)

@@ -113,6 +113,10 @@ class NonFiniteGuardHook(Hook):
     def _install(self, wrapper, runner):
         update_params, step = wrapper.update_params, wrapper.step
         scaler = getattr(wrapper, 'loss_scaler', None)
+        if scaler is not None and not scaler.is_enabled():
+            # bf16 (mimco_mm/compat/bf16_loss_scale.py): a disabled scaler steps straight
+            # through, inf gradients included, so the guard must skip those steps itself
+            scaler = None
 
         def guarded_update_params(loss, step_kwargs=None, zero_kwargs=None):
             bad = ~torch.isfinite(loss.detach()).all()
