@@ -72,3 +72,39 @@ def test_check_training_flags_non_finite_losses_and_short_runs():
     log[1]['loss_a'] = math.nan
     _, failures = check_training.summarize(log, expected_iters=40, batch=8)
     assert failures == ['loss_a: 1 non-finite values', 'last logged iteration 30, expected 40']
+
+
+def test_check_training_phases_account_for_the_iteration_and_change_nothing(tmp_path):
+    """--phases times every part of a real tools/train.py run (tiny MimCo config, CPU): each
+    model phase and each active hook appears, the parts never overlap (the rest is >= 0), and the
+    timed run trains exactly like the untimed one."""
+    import json
+    import os.path as osp
+
+    from mimco_mm.compat import load_checkpoint_file
+    from tools._common import ROOT
+    config = osp.join(ROOT, 'configs/mimco/vit-tiny_cpu.py')
+    states = {}
+    for phases in (None, 'device'):
+        work = tmp_path / str(phases)
+        argv = [config, '--iters', '12', '--images', '32', '--batch', '8', '--workers', '0',
+                '--image-size', '48', '40', '--log-interval', '4', '--work-dir', str(work),
+                '--json', str(work / 'check.json')]
+        assert check_training.main(argv + (['--phases', phases] if phases else [])) == 0
+        last = open(work / 'last_checkpoint').read().strip()
+        states[phases] = load_checkpoint_file(last)['state_dict']
+        summary = json.load(open(work / 'check.json'))
+    assert states[None].keys() == states['device'].keys()
+    for key, value in states[None].items():
+        assert torch.equal(value, states['device'][key]), key
+    timed = summary['phases']
+    assert timed['sync'] and timed['iterations'] >= 6
+    rows = timed['phases']
+    for name in ('data_preprocessor', 'forward', 'backward', 'optimizer_step', 'zero_grad',
+                 'NonFiniteGuardHook.before_train_iter', 'IterTimerHook.after_train_iter',
+                 'RuntimeInfoHook.after_train_iter', 'other', 'iteration'):
+        assert name in rows, name
+    assert all(r['median_ms'] > 0 for n, r in rows.items() if n in ('forward', 'backward'))
+    assert rows['other']['min_ms'] >= 0
+    parts = sum(r['mean_ms'] for n, r in rows.items() if n != 'iteration')
+    assert parts == pytest.approx(rows['iteration']['mean_ms'], rel=1e-6)

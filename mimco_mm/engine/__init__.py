@@ -2,6 +2,7 @@
 from .architecture_hook import RecordArchitectureHook
 from .knn_monitor import KNNMonitorHook
 from .layer_decay import ViTLayerDecayConstructor
+from .phase_timer import IterPhaseTimerHook
 from .nonfinite_guard import NonFiniteCheckpointError, NonFiniteGuardHook, NonFiniteLossError
 from .preemption import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook, RunPreempted
 from .provenance_hook import ProvenanceHook
@@ -10,4 +11,4 @@ from .resumable_loop import ResumableEpochBasedTrainLoop
 __all__ = ['KNNMonitorHook', 'ViTLayerDecayConstructor', 'NonFiniteGuardHook', 'NonFiniteLossError',
            'NonFiniteCheckpointError', 'PreemptionCheckpointHook', 'PREEMPTED_EXIT_CODE',
            'RunPreempted', 'ResumableEpochBasedTrainLoop', 'RecordArchitectureHook',
-           'ProvenanceHook']
+           'ProvenanceHook', 'IterPhaseTimerHook']

@@ -1,7 +1,7 @@
 """Run a real pre-training config for N iterations on generated JPEGs and check the run.
 
     python tools/analysis/check_training.py CONFIG [--iters 200] [--images 2048] [--batch B]
-        [--workers W] [--image-size 500 375] [--work-dir D] [--json OUT]
+        [--workers W] [--image-size 500 375] [--work-dir D] [--json OUT] [--phases device|host]
 
 What a new machine (a GPU node, a new PyTorch) must show before a 100-epoch run is trusted to it:
 the config trains through `tools/train.py` exactly as a user would start it (its optimizer
@@ -9,7 +9,10 @@ wrapper, AMP, hooks, loop, data pipeline; only the dataset is swapped for genera
 ImageNet-like sizes, and the teacher gets random weights of the right shape), and then:
 - every logged loss is finite and the run did all N iterations;
 - the teacher's weights in the final checkpoint are bit-identical to the ones it was given;
-- step time, data time and peak memory are reported from the run's own log.
+- step time, data time and peak memory are reported from the run's own log;
+- with --phases, where each iteration's time goes (IterPhaseTimerHook: data preprocessor,
+  forward, backward, optimizer step, each hook, the rest), as device time (CUDA synchronised
+  around each phase, which slows the run) or as host time (the run's speed untouched).
 Exits non-zero when a check fails.
 """
 import argparse
@@ -63,9 +66,10 @@ def jpeg_dataset(data_root, pipeline):
 
 
 def prepare_config(config, work_dir, data_root, teacher_ckpt, iters, images, batch, workers,
-                   log_interval):
+                   log_interval, phases=None):
     """The user's config with only the dataset, the teacher file and the length changed (and a
-    KNNMonitorHook switched off: the generated images have no labels)."""
+    KNNMonitorHook switched off: the generated images have no labels); `phases` 'device' or
+    'host' adds an IterPhaseTimerHook."""
     from tools._common import load_config
     cfg = load_config(config)
     loader = cfg.train_dataloader
@@ -91,6 +95,9 @@ def prepare_config(config, work_dir, data_root, teacher_ckpt, iters, images, bat
     for hook in cfg.get('custom_hooks', []):  # its labelled bank is not in the generated JPEGs
         if hook['type'] == 'KNNMonitorHook':
             hook['interval'] = -1
+    if phases is not None:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(
+            type='IterPhaseTimerHook', sync=phases == 'device', skip=min(10, iters // 4))]
     cfg.work_dir = work_dir
     path = osp.join(work_dir, 'check_training_config.py')
     os.makedirs(work_dir, exist_ok=True)
@@ -162,6 +169,9 @@ def main(argv=None):
     parser.add_argument('--batch', type=int, default=None, help="default: the config's")
     parser.add_argument('--workers', type=int, default=None, help="default: the config's")
     parser.add_argument('--log-interval', type=int, default=10)
+    parser.add_argument('--phases', choices=('device', 'host'), default=None,
+                        help='time each part of the iteration (device: CUDA synchronised '
+                             'around each part, slower; host: the host side only)')
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--json', default=None)
     parser.add_argument('--train-args', nargs=argparse.REMAINDER, default=[],
@@ -190,7 +200,7 @@ def main(argv=None):
         teacher_ckpt = random_teacher_checkpoint(cfg.model.teacher, osp.join(work_dir, 'teacher.pth'))
     config, iters, batch = prepare_config(args.config, work_dir, data_root, teacher_ckpt,
                                           args.iters, args.images, args.batch, args.workers,
-                                          args.log_interval)
+                                          args.log_interval, args.phases)
     print(f'[check] training {iters} iterations of batch {batch}: {args.config}', flush=True)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
@@ -204,6 +214,9 @@ def main(argv=None):
             last = open(osp.join(work_dir, 'last_checkpoint')).read().strip()
             failures += [f'teacher {m}' for m in teacher_mismatches(last, teacher_ckpt)]
             summary['teacher_bit_identical'] = not any(f.startswith('teacher') for f in failures)
+        if args.phases:
+            with open(osp.join(work_dir, 'phases.json')) as f:
+                summary['phases'] = json.load(f)
     summary.update(config=args.config, wall_s=wall, device=(
         torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'),
         torch=torch.__version__, failures=failures)

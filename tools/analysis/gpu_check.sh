@@ -12,7 +12,8 @@
 #      KNNMonitorHook's cost (10,000 images) as a share of an ImageNet epoch;
 #   4. tools/analysis/check_training.py: --iters iterations of configs/mimco/vit-s_100e.py through
 #      tools/train.py on generated JPEGs (AmpOptimWrapper bf16), finite losses, teacher
-#      bit-identical;
+#      bit-identical; then 60 iterations each with IterPhaseTimerHook (--phases device / host):
+#      where the Runner's iteration time goes beyond the bare step;
 #   5. benchmark_step.py --compile all: ViT-S MimCo eager vs torch.compile (teacher + student);
 #   6. the same with CUDA graphs for the teacher (--compile teacher --compile-mode reduce-overhead).
 # Every stage writes its log under --out (default work_dirs/gpu_check); the summary is
@@ -102,6 +103,17 @@ stage train 600 "$PY" tools/analysis/check_training.py configs/mimco/vit-s_100e.
   --iters "$ITERS" --images $((BATCH * 8)) --batch "$BATCH" --workers "$(( $(nproc) - 2 ))" \
   --work-dir /tmp/mimco_check_training --json "$OUT_DIR/train.json"
 tail -3 "$OUT_DIR/train.log" | sed 's/^/    /' >> "$SUMMARY"
+
+# 4b. where the Runner's iteration time goes, beyond the bare step of stage 3: each phase as
+# device time (synchronised: the parts add up to the iteration) and as host time (unsynchronised)
+for mode in device host; do
+  stage "train_phases_$mode" 300 "$PY" tools/analysis/check_training.py \
+    configs/mimco/vit-s_100e.py --iters 60 --images $((BATCH * 8)) --batch "$BATCH" \
+    --workers "$(( $(nproc) - 2 ))" --phases "$mode" --work-dir "/tmp/mimco_phases_$mode" \
+    --json "$OUT_DIR/train_phases_$mode.json" \
+    && sed -n '/iteration phases/,/^  iteration /p' "$OUT_DIR/train_phases_$mode.log" \
+       | sed 's/^.*INFO - //; s/^/    /' >> "$SUMMARY"
+done
 
 # 5. torch.compile of teacher and student (last: compiling is the slowest stage)
 stage bench_compile 400 "$PY" tools/analysis/benchmark_step.py --batch "$BATCH" --warmup 3 \
