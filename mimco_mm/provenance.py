@@ -50,8 +50,11 @@ def devices():
 
 def data_fingerprint(dataset):
     """Number of samples and a sha256 of the sorted (path relative to the data root, label)
-    list: the same data anywhere it is mounted gives the same hash."""
-    dataset = getattr(dataset, 'dataset', dataset)  # SeededDataset and similar wrappers
+    list: the same data anywhere it is mounted gives the same hash. Wrappers (SeededDataset,
+    RepeatDataset, ClassBalancedDataset: how often a file is drawn is the config's business) are
+    looked through to the dataset that lists the files."""
+    while getattr(dataset, 'dataset', None) is not None:
+        dataset = dataset.dataset
     root = getattr(dataset, 'data_root', '') or ''
     entries = []
     for i in range(len(dataset)):

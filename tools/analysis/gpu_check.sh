@@ -12,7 +12,8 @@
 #      KNNMonitorHook's cost (10,000 images) as a share of an ImageNet epoch;
 #   4. tools/analysis/check_training.py: --iters iterations of configs/mimco/vit-s_100e.py through
 #      tools/train.py on generated JPEGs (AmpOptimWrapper bf16), finite losses, teacher
-#      bit-identical; then 60 iterations each with IterPhaseTimerHook (--phases device / host):
+#      bit-identical, its loss curve against the H200 reference run (compare_runs.py, informative);
+#      then 60 iterations each with IterPhaseTimerHook (--phases device / host):
 #      where the Runner's iteration time goes beyond the bare step;
 #   5. benchmark_step.py --compile all: ViT-S MimCo eager vs torch.compile (teacher + student);
 #   6. the same with CUDA graphs for the teacher (--compile teacher --compile-mode reduce-overhead).
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --iters) ITERS=$2; shift ;;
     --peak-tflops) PEAK="--peak-tflops $2"; shift ;;
     --skip-setup) SKIP_SETUP=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "[gpu_check] unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -103,6 +104,14 @@ stage train 600 "$PY" tools/analysis/check_training.py configs/mimco/vit-s_100e.
   --iters "$ITERS" --images $((BATCH * 8)) --batch "$BATCH" --workers "$(( $(nproc) - 2 ))" \
   --work-dir /tmp/mimco_check_training --json "$OUT_DIR/train.json"
 tail -3 "$OUT_DIR/train.log" | sed 's/^/    /' >> "$SUMMARY"
+# the same 200 iterations on the reference H200 (same generated data, seeds and batch 256):
+# informative, not a failed stage (another GPU or torch moves bf16 results a little)
+REF=docs/gpu_check/2026-11-26_nvidia-h200/train_one_epoch_log.txt
+if [ "$BATCH" = 256 ] && [ "$ITERS" = 200 ] && [ -f "$REF" ]; then
+  { echo "    loss curve vs the 2026-11-26 H200 run:"
+    "$PY" tools/analysis/compare_runs.py "$OUT_DIR/train.log" "$REF" \
+      --keys loss loss_patch loss_img 2>&1 | sed 's/^/    /'; } >> "$SUMMARY"
+fi
 
 # 4b. where the Runner's iteration time goes, beyond the bare step of stage 3: each phase as
 # device time (synchronised: the parts add up to the iteration) and as host time (unsynchronised)
