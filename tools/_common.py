@@ -47,6 +47,9 @@ def load_config(path, cfg_options=None):
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if cfg.get('find_unused_parameters') is not None and cfg.get('model_wrapper_cfg') is not None:
+        # MMEngine reads the top-level key only when there is no model_wrapper_cfg
+        cfg.model_wrapper_cfg.setdefault('find_unused_parameters', cfg.find_unused_parameters)
     # A key set to None is cleared on purpose (mmseg's schedule bases leave a helper `optimizer`).
     dead = {k: v for k, v in DEAD_KEYS.items() if cfg.get(k) is not None}
     if dead:

@@ -18,3 +18,6 @@ custom_hooks = [
 ]
 # Different masks and crops on each rank; model init is broadcast by the Runner anyway.
 randomness = dict(seed=0, diff_rank_seed=True)
+# DDP through mmengine's wrapper, except that a model with micro_batches > 1 (MimCo: one GPU
+# taking the batch of several, mimco_mm/models/micro_batches.py) syncs gradients once per step.
+model_wrapper_cfg = dict(type='MicroBatchDDP', broadcast_buffers=False)

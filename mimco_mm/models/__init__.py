@@ -2,13 +2,14 @@
 from .losses import FeatureRegressionLoss, ImageInfoNCE, PatchInfoNCE
 from .mimco import MimCo
 from .mimco_head import MimCoHead
+from .micro_batches import MicroBatchDDP
 from .mimco_vit import MimCoViT
 from .moby import MoBY, MoBYHead
 from .projector import MLPProjector, ProjectionMatrix
 from .teacher import ContrastiveTeacher, TeacherTargets
 
 __all__ = [
-    'ContrastiveTeacher', 'FeatureRegressionLoss', 'ImageInfoNCE', 'MimCo', 'MimCoHead',
-    'MimCoViT', 'MLPProjector', 'MoBY', 'MoBYHead', 'PatchInfoNCE', 'ProjectionMatrix',
-    'TeacherTargets',
+    'ContrastiveTeacher', 'FeatureRegressionLoss', 'ImageInfoNCE', 'MicroBatchDDP', 'MimCo',
+    'MimCoHead', 'MimCoViT', 'MLPProjector', 'MoBY', 'MoBYHead', 'PatchInfoNCE',
+    'ProjectionMatrix', 'TeacherTargets',
 ]

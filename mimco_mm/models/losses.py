@@ -95,22 +95,35 @@ class ImageInfoNCE(nn.Module):
         temperature: tau_i.
     """
 
+    # its negatives are the other images of the batch: splitting a batch (gradient accumulation,
+    # micro-batches) must hand every part the keys of the whole batch (mimco_mm/models/micro_batches.py)
+    uses_batch_negatives = True
+
     def __init__(self, temperature: float = 0.2):
         super().__init__()
         self.temperature = temperature
         self.last_num_negatives = 0
         self.last_top1 = None  # % of images whose own teacher global scores highest
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def gather_keys(target: torch.Tensor) -> Tuple[torch.Tensor, int]:
+        """The keys of a batch: `target` (B, D) normalised, detached and gathered from every
+        process, (B_global, D), with the row offset of this process's block."""
+        return gather_from_all_ranks(F.normalize(target.float(), dim=-1).detach())
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor,
+                keys: Optional[Tuple[torch.Tensor, int]] = None) -> torch.Tensor:
         """
         Args:
             pred: (B, D) student predictions.
             target: (B, D) teacher global features of the same images.
+            keys: None (the keys are `target` from every process), or `gather_keys()` of a
+                larger batch whose rows `offset : offset + B` are `target` (a micro-batch).
         Returns:
             scalar loss, the mean over the local batch.
         """
         q = F.normalize(pred.float(), dim=-1)
-        keys, offset = gather_from_all_ranks(F.normalize(target.float(), dim=-1).detach())
+        keys, offset = keys if keys is not None else self.gather_keys(target)
         logits = q @ keys.T / self.temperature  # (B, B_global)
         labels = torch.arange(q.shape[0], device=q.device) + offset
         self.last_num_negatives = keys.shape[0] - 1  # logged by MimCoHead as `img_negatives`

@@ -25,15 +25,21 @@ class MimCo(BaseSelfSupervisor):
         compile: None, or 'teacher' / 'student' / 'all', or dict(parts=..., mode=...) with
             torch.compile's mode ('reduce-overhead': CUDA graphs): compile those ViTs in place
             (mimco_mm/models/compile.py; same outputs up to kernel-fusion rounding, same keys).
+        micro_batches: split every batch into this many student passes with one optimizer step
+            (mimco_mm/models/micro_batches.py): one GPU with batch 2048 and micro_batches=8
+            trains exactly as 8 GPUs with 256 each (same negatives, same BatchNorm groups).
         init_cfg: must stay None. A model-level init (e.g. Xavier on every Linear) would reach
             the teacher's layers too; put inits on `backbone` / `head` instead.
     """
 
     def __init__(self, backbone: dict, teacher: dict, head: dict,
-                 data_preprocessor=None, init_cfg=None, compile=None):
+                 data_preprocessor=None, init_cfg=None, compile=None, micro_batches=1):
         if init_cfg is not None:
             raise ValueError('MimCo takes no model-level init_cfg: it would re-initialise the '
                              'frozen teacher. Put init_cfg on backbone or head.')
+        if not (isinstance(micro_batches, int) and micro_batches >= 1):
+            raise ValueError(f'micro_batches must be an int >= 1, got {micro_batches!r}')
+        self.micro_batches = micro_batches
         super().__init__(backbone=backbone, head=head, target_generator=teacher,
                          data_preprocessor=data_preprocessor)
         teacher_input = getattr(self.target_generator, 'input', None)
@@ -48,18 +54,43 @@ class MimCo(BaseSelfSupervisor):
         """Plain student features (no mask): a tuple like `VisionTransformer.forward`."""
         return self.backbone(inputs, None)
 
-    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
+    def forward(self, inputs, data_samples=None, mode='tensor', teacher=None):
+        """mmpretrain's forward, plus `teacher` for the loss of a micro-batch."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples, teacher=teacher)
+        return super().forward(inputs, data_samples, mode)
+
+    def train_step(self, data, optim_wrapper):
+        """mmengine's step, or the micro-batch step (without DDP; under DDP `MicroBatchDDP`
+        calls the same)."""
+        from .micro_batches import train_step
+        return train_step(self, self, data, optim_wrapper, super().train_step)
+
+    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample], teacher=None,
              **kwargs) -> Dict[str, torch.Tensor]:
         """
         Args:
             inputs: (B, 3, H, W) normalised crops.
             data_samples: each with `.mask` (h, w) from the mask generator, 1 = masked.
+            teacher: None (the teacher runs here), or, for a micro-batch, (TeacherTargets of
+                these B images, image-loss keys of the whole batch or None).
         Returns:
             dict(loss_patch, loss_img).
         """
         mask = torch.stack([sample.mask for sample in data_samples])  # (B, h, w) patch grid
-        targets, patch, global_, token_mask = self.masked_tokens(inputs, mask)
-        return self.head.loss(patch, global_, targets.patch, targets.global_, token_mask)
+        if teacher is None:
+            if self.micro_batches > 1:
+                raise RuntimeError(
+                    f'MimCo(micro_batches={self.micro_batches}) got a whole batch in its loss: '
+                    f"the model wrapper ran mmengine's step. Under DDP set model_wrapper_cfg="
+                    f"dict(type='MicroBatchDDP') (configs/_base_/default_runtime.py does)")
+            targets, patch, global_, token_mask = self.masked_tokens(inputs, mask)
+            img_keys = None
+        else:
+            targets, img_keys = teacher
+            patch, global_, token_mask = self.student_tokens(inputs, mask)
+        return self.head.loss(patch, global_, targets.patch, targets.global_, token_mask,
+                              img_keys=img_keys)
 
     def masked_tokens(self, inputs: torch.Tensor, mask: torch.Tensor):
         """The teacher's targets on the unmasked batch and the student's tokens on the masked
@@ -73,9 +104,14 @@ class MimCo(BaseSelfSupervisor):
             mask on the output tokens (B, N) bool).
         """
         targets = self.target_generator(inputs)
+        return (targets, *self.student_tokens(inputs, mask))
+
+    def student_tokens(self, inputs: torch.Tensor, mask: torch.Tensor):
+        """The student on the masked batch: (patch tokens (B, N, C), global (B, C), mask on the
+        output tokens (B, N) bool); arguments as `masked_tokens`."""
         student = self.backbone(inputs, mask.flatten(1))[-1]
         patch, global_ = split_tokens(student, getattr(self.backbone, 'num_extra_tokens', 0))
-        return targets, patch, global_, mask_on_token_grid(mask, patch.shape[1])
+        return patch, global_, mask_on_token_grid(mask, patch.shape[1])
 
 
 def mask_on_token_grid(mask: torch.Tensor, num_tokens: int) -> torch.Tensor:

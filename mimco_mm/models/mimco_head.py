@@ -41,12 +41,14 @@ class MimCoHead(BaseModule):
 
     def loss(self, student_patch: torch.Tensor, student_global: torch.Tensor,
              teacher_patch: torch.Tensor, teacher_global: torch.Tensor,
-             mask: torch.Tensor) -> Dict[str, torch.Tensor]:
+             mask: torch.Tensor, img_keys=None) -> Dict[str, torch.Tensor]:
         """
         Args:
             student_patch: (B, N, C) student tokens; student_global: (B, C).
             teacher_patch: (B, N, D); teacher_global: (B, D').
             mask: (B, N) bool, True = masked (only those patches are predicted).
+            img_keys: for an image loss with batch negatives, the keys of the whole batch this
+                micro-batch belongs to (`ImageInfoNCE.gather_keys`); None = this batch's.
         Returns:
             dict(loss_patch=w_p * L_patch, patch_top1[, loss_img=w_i * L_img, img_top1,
             img_negatives]); MMEngine sums the `loss_*` entries and logs every entry.
@@ -61,8 +63,9 @@ class MimCoHead(BaseModule):
         # % of masked patches / images whose own teacher target wins among the negatives
         self._log_agreement(losses, 'patch_top1', self.patch_loss)
         if self.img_weight:
+            extra = {} if img_keys is None else dict(keys=img_keys)
             losses['loss_img'] = self.img_weight * self.img_loss(
-                self.img_proj(student_global), teacher_global)
+                self.img_proj(student_global), teacher_global, **extra)
             self._log_agreement(losses, 'img_top1', self.img_loss)
             negatives = getattr(self.img_loss, 'last_num_negatives', None)
             if negatives is not None:

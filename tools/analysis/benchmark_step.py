@@ -63,6 +63,7 @@ def build(config, tmp_dir, device):
     if cfg.model.type == 'MimCo':
         cfg.model.teacher.checkpoint = osp.join(tmp_dir, 'teacher.pth')
         random_teacher_checkpoint(cfg.model.teacher, cfg.model.teacher.checkpoint)
+        cfg.model.pop('micro_batches', None)  # a step here is one pass over --batch images
     model = MODELS.build(cfg.model).to(device)
     from mmengine.logging import MMLogger
     logger = MMLogger.get_current_instance()
