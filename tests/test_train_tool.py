@@ -2,6 +2,7 @@
 (MimCo) loads; stage 2 resumes; the optimizer never holds a teacher parameter."""
 import os.path as osp
 
+import pytest
 import torch
 
 from conftest import run_train
@@ -50,3 +51,14 @@ def test_effective_batch_other_than_the_recipe_warns_unless_auto_scaled():
     assert '--auto-scale-lr' in warning and 'train_dataloader.batch_size=512' in warning
     cfg.auto_scale_lr.enable = True
     assert batch_lr_warning(cfg, world_size=4) is None
+    # the one-GPU micro-batch config keeps the recipe's total: no warning
+    assert batch_lr_warning(load_config(osp.join(ROOT, 'configs/mimco/vit-s_100e_1gpu.py')),
+                            world_size=1) is None
+
+
+def test_accumulation_in_moco_v3_is_refused():
+    from tools import train as train_tool
+    argv = [osp.join(ROOT, 'configs/mocov3/vit-tiny_cpu.py'), '--cfg-options',
+            'optim_wrapper.accumulative_counts=4']
+    with pytest.raises(ValueError, match="accumulative_counts=4 would leave MoCo v3's"):
+        train_tool.build_config(train_tool.parse_args(argv))

@@ -49,6 +49,13 @@ def build_config(args):
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
+    accumulate = (cfg.get('optim_wrapper') or {}).get('accumulative_counts', 1)
+    if (cfg.get('model') or {}).get('type') == 'MoCoV3' and accumulate > 1:
+        # (MimCo refuses it in its train step, mimco_mm/models/micro_batches.py)
+        raise ValueError(f'{args.config}: accumulative_counts={accumulate} would leave MoCo v3\'s '
+                         f'contrastive loss the negatives of one accumulated part only (batch - '
+                         f'1 per process instead of {accumulate} x that): keep the total batch '
+                         f'on more processes, or lower it with --auto-scale-lr')
     adapt_to_cpu_processes(cfg, args.launcher)
     return cfg
 
@@ -72,7 +79,9 @@ def batch_lr_warning(cfg, world_size=None):
             f'{world_size} processes x {accumulate} accumulation) differs from the '
             f'{base} this config\'s lr was set for, and auto-scaling is off: results will not be '
             f'comparable to the recipe. Pass --auto-scale-lr (lr x {effective}/{base}) or set '
-            f'train_dataloader.batch_size={base // world_size if base % world_size == 0 else "?"}.')
+            f'train_dataloader.batch_size={base // world_size if base % world_size == 0 else "?"}'
+            f' (MimCo on fewer GPUs than that fits: with model.micro_batches, README "Fewer GPUs, '
+            f'the same recipe").')
 
 
 def main(argv=None):
