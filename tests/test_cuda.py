@@ -78,3 +78,25 @@ def test_bf16_autocast_runs_attention_in_a_flash_kernel():
     assert ops & {'aten::_scaled_dot_product_flash_attention',
                   'aten::_scaled_dot_product_cudnn_attention'}, sorted(
         o for o in ops if 'attention' in o)
+
+
+def test_bf16_micro_batch_step_through_the_amp_wrapper(vit_s_mimco):
+    """The one-GPU path of vit-s_100e_1gpu.py: AmpOptimWrapper bf16 (no loss scaler), 2 strided
+    micro-batches, one step; finite, every image against the whole batch, teacher untouched."""
+    from mmengine.optim import AmpOptimWrapper
+    model, _, cfg, make_batch = vit_s_mimco
+    images, samples = make_batch(cfg, 16, torch.device('cuda'))
+    wrapper = AmpOptimWrapper(optimizer=torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-4), dtype='bfloat16',
+        clip_grad=dict(max_norm=3.0))
+    assert not wrapper.loss_scaler.is_enabled()
+    teacher = {k: v.clone() for k, v in model.target_generator.state_dict().items()}
+    model.micro_batches = 2
+    try:
+        log = model.train_step(dict(inputs=images, data_samples=samples), wrapper)
+    finally:
+        model.micro_batches = 1
+    assert all(torch.isfinite(v).all() for v in log.values()), log
+    assert float(log['img_negatives']) == 15
+    for k, v in model.target_generator.state_dict().items():
+        assert torch.equal(v, teacher[k]), f'teacher tensor {k} changed'

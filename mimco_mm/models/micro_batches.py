@@ -88,8 +88,8 @@ def micro_batch_step(module, model, data, optim_wrapper):
                 optim_wrapper.update_params(loss / parts)  # backward, then the one step
             else:
                 optim_wrapper.backward(loss / parts)
-        for name, value in log_vars.items():
-            logged[name] = logged.get(name, 0) + value / parts
+        for name, value in log_vars.items():  # detached: no part's graph outlives its backward
+            logged[name] = logged.get(name, 0) + value.detach() / parts
     return logged
 
 
