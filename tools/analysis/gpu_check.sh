@@ -2,8 +2,10 @@
 # Everything a GPU node must show before a long run is trusted to it, in one command.
 #
 #   tools/analysis/gpu_check.sh [--wheelhouse DIR] [--out DIR] [--batch 256] [--iters 200]
-#                               [--peak-tflops X] [--skip-setup]
+#                               [--peak-tflops X] [--skip-setup] [--only 'train_phases_* bench_cuda_graphs']
 #
+# --only: run just the stages whose names match these patterns (setup and env always run; stage
+# names as in summary.md), to fit a short GPU loan.
 #   1. setup: a venv on top of the node's own PyTorch (tools/setup_env.sh --system-torch
 #      --only pretrain --no-ops; --offline DIR when a wheelhouse is given: no network needed);
 #   2. the CUDA-only tests (pytest -m cuda) and the attention-kernel test;
@@ -23,7 +25,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
-WHEELHOUSE= OUT_DIR=work_dirs/gpu_check BATCH=256 ITERS=200 PEAK= SKIP_SETUP=0
+WHEELHOUSE= OUT_DIR=work_dirs/gpu_check BATCH=256 ITERS=200 PEAK= SKIP_SETUP=0 ONLY=
 while [ $# -gt 0 ]; do
   case "$1" in
     --wheelhouse) WHEELHOUSE=$2; shift ;;
@@ -32,7 +34,8 @@ while [ $# -gt 0 ]; do
     --iters) ITERS=$2; shift ;;
     --peak-tflops) PEAK="--peak-tflops $2"; shift ;;
     --skip-setup) SKIP_SETUP=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --only) ONLY=$2; shift ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "[gpu_check] unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -43,8 +46,18 @@ export VENV=${VENV:-/tmp/mimco_gpu_venv} PYTHONUNBUFFERED=1
 SUMMARY="$OUT_DIR/summary.md"
 FAILED=0
 t0=$(date +%s)
+selected() {  # selected NAME: true when --only is empty or one of its patterns matches NAME
+  [ -z "$ONLY" ] && return 0
+  local pattern
+  for pattern in $ONLY; do
+    # shellcheck disable=SC2254
+    case "$1" in $pattern) return 0 ;; esac
+  done
+  return 1
+}
 stage() {  # stage NAME TIMEOUT_S CMD...: run, log to OUT/NAME.log, record the outcome
   local name=$1 limit=$2; shift 2
+  case "$name" in setup|env) ;; *) selected "$name" || { echo "[gpu_check] $name: not selected"; return 3; } ;; esac
   local start; start=$(date +%s)
   echo "[gpu_check $(date +%H:%M:%S)] $name: $*"
   timeout "$limit" "$@" > "$OUT_DIR/$name.log" 2>&1
@@ -103,11 +116,11 @@ bench vit-b
 stage train 600 "$PY" tools/analysis/check_training.py configs/mimco/vit-s_100e.py \
   --iters "$ITERS" --images $((BATCH * 8)) --batch "$BATCH" --workers "$(( $(nproc) - 2 ))" \
   --work-dir /tmp/mimco_check_training --json "$OUT_DIR/train.json"
-tail -3 "$OUT_DIR/train.log" | sed 's/^/    /' >> "$SUMMARY"
+[ -f "$OUT_DIR/train.log" ] && tail -3 "$OUT_DIR/train.log" | sed 's/^/    /' >> "$SUMMARY"
 # the same 200 iterations on the reference H200 (same generated data, seeds and batch 256):
 # informative, not a failed stage (another GPU or torch moves bf16 results a little)
 REF=docs/gpu_check/2026-11-26_nvidia-h200/train_one_epoch_log.txt
-if [ "$BATCH" = 256 ] && [ "$ITERS" = 200 ] && [ -f "$REF" ]; then
+if [ "$BATCH" = 256 ] && [ "$ITERS" = 200 ] && [ -f "$REF" ] && [ -f "$OUT_DIR/train.log" ]; then
   { echo "    loss curve vs the 2026-11-26 H200 run:"
     "$PY" tools/analysis/compare_runs.py "$OUT_DIR/train.log" "$REF" \
       --keys loss loss_patch loss_img 2>&1 | sed 's/^/    /'; } >> "$SUMMARY"
