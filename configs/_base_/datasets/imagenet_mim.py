@@ -10,7 +10,8 @@ data_preprocessor = dict(
     type='SelfSupDataPreprocessor',
     mean=[123.675, 116.28, 103.53],  # ImageNet statistics: what the MoCo v3 teacher was fed
     std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+    to_rgb=True,
+    non_blocking=True)  # the pinned batch is copied while the host goes on (MAE, DINO do so)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
