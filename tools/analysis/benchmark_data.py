@@ -47,15 +47,20 @@ class Timed:
 
 
 def build_pipeline(pipeline_cfg, backend, crop_backend=None):
-    """The config's transforms, each timed; LoadImageFromFile decodes with `backend`, and
-    RandomResizedCrop resizes with `crop_backend` when given ('cv2' or 'pillow')."""
+    """The config's transforms, each timed; LoadImageFromFile decodes with `backend`, and the
+    random resized crop resizes with `crop_backend` when given ('cv2', 'pillow', or 'torch':
+    TorchRandomResizedCrop, Pillow's filter on torch's kernels)."""
     from mmpretrain.registry import TRANSFORMS
     steps = []
     for step in copy.deepcopy(pipeline_cfg):
         if step['type'] == 'LoadImageFromFile':
             step['imdecode_backend'] = backend
-        if step['type'] == 'RandomResizedCrop' and crop_backend:
-            step['backend'] = crop_backend
+        if step['type'] in ('RandomResizedCrop', 'TorchRandomResizedCrop') and crop_backend:
+            step.pop('backend', None)
+            if crop_backend == 'torch':
+                step['type'] = 'TorchRandomResizedCrop'
+            else:
+                step.update(type='RandomResizedCrop', backend=crop_backend)
         steps.append(Timed(TRANSFORMS.build(step)))
     return steps
 
@@ -135,8 +140,8 @@ def main(argv=None):
                         help='images/s one GPU consumes (default: ViT-S MimCo, H200, batch 256)')
     parser.add_argument('--backends', nargs='+', default=['cv2', 'pillow', 'turbojpeg'])
     parser.add_argument('--crop-backends', nargs='+', default=[None],
-                        help="also time RandomResizedCrop with these resize backends ('cv2', "
-                             "'pillow'); default: the config's")
+                        help="also time the random resized crop with these resize backends "
+                             "('cv2', 'pillow', 'torch'); default: the config's")
     parser.add_argument('--json', default=None)
     parser.add_argument('--loader-workers', type=int, nargs='*', default=[],
                         help='also time the config\'s whole DataLoader with these worker counts')
