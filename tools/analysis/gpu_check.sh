@@ -16,7 +16,8 @@
 #      tools/train.py on generated JPEGs (AmpOptimWrapper bf16), finite losses, teacher
 #      bit-identical, its loss curve against the H200 reference run (compare_runs.py, informative);
 #      then 60 iterations each with IterPhaseTimerHook (--phases device / host):
-#      where the Runner's iteration time goes beyond the bare step;
+#      where the Runner's iteration time goes beyond the bare step; the data pipeline's images/s
+#      per worker and per DataLoader, Pillow's crop vs the torch crop (benchmark_data.py);
 #   5. benchmark_step.py --compile all: ViT-S MimCo eager vs torch.compile (teacher + student);
 #   6. the same with CUDA graphs for the teacher (--compile teacher --compile-mode reduce-overhead).
 # Every stage writes its log under --out (default work_dirs/gpu_check); the summary is
@@ -136,6 +137,13 @@ for mode in device host; do
     && sed -n '/iteration phases/,/^  iteration /p' "$OUT_DIR/train_phases_$mode.log" \
        | sed 's/^.*INFO - //; s/^/    /' >> "$SUMMARY"
 done
+
+# 4c. the stage-2 data pipeline on this node's cores: Pillow's crop vs the configs' torch crop,
+# per worker and for the whole DataLoader
+stage data 300 "$PY" tools/analysis/benchmark_data.py configs/mimco/vit-s_100e.py \
+  --backends cv2 --crop-backends pillow torch --loader-workers "$(( $(nproc) - 2 ))" \
+  --json "$OUT_DIR/data.json" \
+  && grep '^\[data\]' "$OUT_DIR/data.log" | sed 's/^/    /' >> "$SUMMARY"
 
 # 5. torch.compile of teacher and student (last: compiling is the slowest stage)
 stage bench_compile 400 "$PY" tools/analysis/benchmark_step.py --batch "$BATCH" --warmup 3 \
