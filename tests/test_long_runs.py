@@ -96,6 +96,19 @@ def test_resume_is_bit_exact_at_epoch_boundary_and_mid_epoch(config, setup, tmp_
         assert resumed == {step: ref_losses[step] for step in resumed}
 
 
+def test_a_micro_batch_run_resumes_mid_epoch_bit_exact(setup, tmp_path):
+    """model.micro_batches=2 (two backward passes per step): resumed from iteration 3, the run
+    ends where the uninterrupted one does."""
+    opts = options(MIMCO, setup) + ['model.micro_batches=2']
+    run_train(MIMCO, tmp_path / 'ref', *opts, *BY_ITER)
+    run_train(MIMCO, tmp_path / 'mid', *opts, *BY_ITER, resume=tmp_path / 'ref' / 'iter_3.pth')
+    assert_same_training_state(saved(tmp_path / 'mid' / 'iter_8.pth'),
+                               saved(tmp_path / 'ref' / 'iter_8.pth'))
+    resumed, ref = logged_losses(tmp_path / 'mid'), logged_losses(tmp_path / 'ref')
+    assert sorted(resumed) == list(range(4, 9))
+    assert resumed == {step: ref[step] for step in resumed}
+
+
 def test_mid_epoch_resume_refuses_a_different_batch_layout(setup, tmp_path):
     opts = options(MIMCO, setup)
     run_train(MIMCO, tmp_path / 'ref', *options(MIMCO, setup, epochs=1), *BY_ITER)
