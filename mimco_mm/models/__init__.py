@@ -1,4 +1,5 @@
 """Everything here registers into mmpretrain's MODELS registry on import."""
+from .data_preprocessor import MIMDataPreprocessor
 from .losses import FeatureRegressionLoss, ImageInfoNCE, PatchInfoNCE
 from .mimco import MimCo
 from .mimco_head import MimCoHead
@@ -9,7 +10,7 @@ from .projector import MLPProjector, ProjectionMatrix
 from .teacher import ContrastiveTeacher, TeacherTargets
 
 __all__ = [
-    'ContrastiveTeacher', 'FeatureRegressionLoss', 'ImageInfoNCE', 'MicroBatchDDP', 'MimCo',
-    'MimCoHead', 'MimCoViT', 'MLPProjector', 'MoBY', 'MoBYHead', 'PatchInfoNCE',
-    'ProjectionMatrix', 'TeacherTargets',
+    'ContrastiveTeacher', 'FeatureRegressionLoss', 'ImageInfoNCE', 'MicroBatchDDP',
+    'MIMDataPreprocessor', 'MimCo', 'MimCoHead', 'MimCoViT', 'MLPProjector', 'MoBY', 'MoBYHead',
+    'PatchInfoNCE', 'ProjectionMatrix', 'TeacherTargets',
 ]

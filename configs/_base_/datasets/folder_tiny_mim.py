@@ -2,7 +2,7 @@
 # layout (data_root/train/<class>/<image>), 32-px crops, 4-px patches, 8-px mask blocks at 0.4
 # (0.6 masks most of a 32-px digit: on MNIST-5k, the demo's former data, 0.4 gave MimCo k-NN 58.9
 # vs 52.2 at 0.6).
-data_preprocessor = dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+data_preprocessor = dict(type='MIMDataPreprocessor', mean=[123.675, 116.28, 103.53],
                          std=[58.395, 57.12, 57.375], to_rgb=True)
 train_pipeline = [
     dict(type='LoadImageFromFile'),

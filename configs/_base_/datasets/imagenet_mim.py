@@ -7,7 +7,7 @@ data_root = 'data/imagenet/'
 img_size = 224
 
 data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
+    type='MIMDataPreprocessor',
     mean=[123.675, 116.28, 103.53],  # ImageNet statistics: what the MoCo v3 teacher was fed
     std=[58.395, 57.12, 57.375],
     to_rgb=True,
