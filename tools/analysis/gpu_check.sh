@@ -17,7 +17,8 @@
 #      bit-identical, its loss curve against the H200 reference run (compare_runs.py, informative);
 #      then 60 iterations each with IterPhaseTimerHook (--phases device / host):
 #      where the Runner's iteration time goes beyond the bare step; the data pipeline's images/s
-#      per worker and per DataLoader, Pillow's crop vs the torch crop (benchmark_data.py);
+#      per worker and per DataLoader, Pillow's crop vs the torch crop (benchmark_data.py); 20
+#      steps of the one-GPU config (2048 images in 8 micro-batches: memory, finite, teacher);
 #   5. benchmark_step.py --compile all: ViT-S MimCo eager vs torch.compile (teacher + student);
 #   6. the same with CUDA graphs for the teacher (--compile teacher --compile-mode reduce-overhead).
 # Every stage writes its log under --out (default work_dirs/gpu_check); the summary is
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
     --peak-tflops) PEAK="--peak-tflops $2"; shift ;;
     --skip-setup) SKIP_SETUP=1 ;;
     --only) ONLY=$2; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "[gpu_check] unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -139,7 +140,13 @@ for mode in device host; do
        | sed 's/^.*INFO - //; s/^/    /' >> "$SUMMARY"
 done
 
-# 4c. the stage-2 data pipeline on this node's cores: Pillow's crop vs the configs' torch crop,
+# 4c. the one-GPU recipe: vit-s_100e_1gpu.py (2048 images per step in 8 micro-batches), 20 steps
+stage train_1gpu 400 "$PY" tools/analysis/check_training.py configs/mimco/vit-s_100e_1gpu.py \
+  --iters 20 --workers "$(( $(nproc) - 2 ))" --log-interval 5 --work-dir /tmp/mimco_check_1gpu \
+  --json "$OUT_DIR/train_1gpu.json" \
+  && tail -3 "$OUT_DIR/train_1gpu.log" | sed 's/^/    /' >> "$SUMMARY"
+
+# 4d. the stage-2 data pipeline on this node's cores: Pillow's crop vs the configs' torch crop,
 # per worker and for the whole DataLoader
 stage data 300 "$PY" tools/analysis/benchmark_data.py configs/mimco/vit-s_100e.py \
   --backends cv2 --crop-backends pillow torch --loader-workers "$(( $(nproc) - 2 ))" \
