@@ -123,7 +123,8 @@ class _RecordingScaler:
 def test_bf16_autocast_builds_no_loss_scaler(monkeypatch, dtype, loss_scale, expected):
     from mmengine.optim import AmpOptimWrapper
     from mmengine.optim.optimizer import amp_optimizer_wrapper
-    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)
+    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)  # a GPU box
+    monkeypatch.setattr(compat.amp_on_cpu, 'no_accelerator', lambda: False)
     monkeypatch.setattr(amp_optimizer_wrapper, 'GradScaler', _RecordingScaler)
     optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
     wrapper = AmpOptimWrapper(optimizer=optimizer, loss_scale=loss_scale, dtype=dtype)
@@ -131,11 +132,9 @@ def test_bf16_autocast_builds_no_loss_scaler(monkeypatch, dtype, loss_scale, exp
     assert wrapper.cast_dtype == (getattr(torch, dtype) if isinstance(dtype, str) else dtype)
 
 
-def test_bf16_wrapper_steps_without_scaling(monkeypatch):
+def test_bf16_wrapper_steps_without_scaling():
     """The disabled scaler leaves the gradients as the loss made them (no x65536) and steps."""
     from mmengine.optim import AmpOptimWrapper
-    from mmengine.optim.optimizer import amp_optimizer_wrapper
-    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)
     weight = torch.nn.Parameter(torch.ones(3))
     wrapper = AmpOptimWrapper(optimizer=torch.optim.SGD([weight], lr=0.5), dtype='bfloat16',
                               clip_grad=dict(max_norm=100.0))
@@ -144,3 +143,21 @@ def test_bf16_wrapper_steps_without_scaling(monkeypatch):
     assert torch.equal(weight.grad, torch.full((3,), 2.0))
     wrapper.step()
     assert torch.equal(weight.detach(), torch.zeros(3))
+
+
+def test_a_bf16_amp_wrapper_builds_and_autocasts_on_a_cpu_box():
+    """mmengine asserted a GPU; on this CPU-only machine the bf16 wrapper now builds and its
+    context autocasts to bf16, while fp16 and explicit loss scales are still refused."""
+    from mmengine.optim import AmpOptimWrapper
+    assert compat.amp_on_cpu.no_accelerator()  # the premise: CI machines have no GPU
+    layer = torch.nn.Linear(4, 4)
+    wrapper = AmpOptimWrapper(optimizer=torch.optim.SGD(layer.parameters(), lr=0.1),
+                              dtype='bfloat16')
+    with wrapper.optim_context(layer):
+        assert layer(torch.randn(2, 4)).dtype == torch.bfloat16
+    assert not wrapper.loss_scaler.is_enabled() and wrapper.cast_dtype == torch.bfloat16
+    with pytest.raises(AssertionError, match='only available training on gpu'):
+        AmpOptimWrapper(optimizer=torch.optim.SGD(layer.parameters(), lr=0.1), dtype='float16')
+    with pytest.raises(ValueError, match='without loss scaling'):
+        AmpOptimWrapper(optimizer=torch.optim.SGD(layer.parameters(), lr=0.1),
+                        dtype='bfloat16', loss_scale=512.0)

@@ -191,8 +191,11 @@ def test_zero_workers_with_persistent_workers_in_the_config():
     from mmengine.runner import Runner
     loader = Runner.build_dataloader(dict(
         dataset=list(range(8)), sampler=dict(type='DefaultSampler', shuffle=False), batch_size=4,
-        num_workers=0, persistent_workers=True))
+        num_workers=0, persistent_workers=True, prefetch_factor=1))
     assert list(loader) == [[0, 1, 2, 3], [4, 5, 6, 7]]
     with pytest.raises(ValueError, match='persistent_workers'):  # PyTorch itself still refuses
         __import__('torch').utils.data.DataLoader(list(range(8)), num_workers=0,
                                                   persistent_workers=True)
+    with pytest.raises(ValueError, match='prefetch_factor'):
+        __import__('torch').utils.data.DataLoader(list(range(8)), num_workers=0,
+                                                  prefetch_factor=1)

@@ -108,3 +108,32 @@ def test_check_training_phases_account_for_the_iteration_and_change_nothing(tmp_
     assert rows['other']['min_ms'] >= 0
     parts = sum(r['mean_ms'] for n, r in rows.items() if n != 'iteration')
     assert parts == pytest.approx(rows['iteration']['mean_ms'], rel=1e-6)
+
+
+@pytest.mark.parametrize('config, extra', [
+    ('configs/mimco/vit-s_100e.py', []),
+    ('configs/simmim/vit-s_100e.py', []),
+    ('configs/mimco/vit-s_100e_1gpu.py', ['--train-args', '--cfg-options',
+                                           'model.micro_batches=2']),
+])
+def test_the_real_stage2_configs_train_on_a_cpu_box(tmp_path, config, extra):
+    """The 100-epoch configs themselves (bf16 AmpOptimWrapper, TorchRandomResizedCrop,
+    MIMDataPreprocessor, the guard, the resumable loop), 4 iterations of 4 small JPEGs through
+    tools/train.py on this CPU: finite losses, the teacher bit-identical; the micro-batch config
+    contrasts each image with the whole batch."""
+    import json
+    import os.path as osp
+
+    from mimco_mm.benchmark.plots import read_scalars
+    from tools._common import ROOT
+    out = tmp_path / 'check.json'
+    assert check_training.main([osp.join(ROOT, config), '--iters', '3', '--images', '8',
+                                '--batch', '4', '--workers', '0', '--image-size', '96', '72',
+                                '--log-interval', '1', '--work-dir', str(tmp_path / 'run'),
+                                '--json', str(out), *extra]) == 0
+    summary = json.load(open(out))
+    assert summary['iters'] == 4 and summary['failures'] == []
+    if 'mimco' in config:
+        assert summary['teacher_bit_identical']
+        rows = [r for r in read_scalars(str(tmp_path / 'run')) if 'img_negatives' in r]
+        assert rows and all(r['img_negatives'] == 3 for r in rows)
