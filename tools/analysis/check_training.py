@@ -54,8 +54,14 @@ def make_jpeg_folder(root, count, size=(500, 375), classes=10, seed=0, workers=N
         os.makedirs(folder, exist_ok=True)
         w, h = (int(s * rng.uniform(0.75, 1.25)) for s in size)
         jobs.append((osp.join(folder, f'{i:06d}.JPEG'), w, h, seed * 1_000_003 + i))
-    with multiprocessing.Pool(workers or os.cpu_count()) as pool:
-        pool.map(_write_image, jobs, chunksize=16)
+    if count <= 64:  # a test's handful: no processes
+        for job in jobs:
+            _write_image(job)
+    else:
+        # spawned, not forked: a fork of a process with threads (a test runner that trained
+        # in-process, torch's pools) can deadlock in the child (seen in CI)
+        with multiprocessing.get_context('spawn').Pool(workers or os.cpu_count()) as pool:
+            pool.map(_write_image, jobs, chunksize=16)
     return len(jobs)
 
 
