@@ -124,7 +124,7 @@ def test_bf16_autocast_builds_no_loss_scaler(monkeypatch, dtype, loss_scale, exp
     from mmengine.optim import AmpOptimWrapper
     from mmengine.optim.optimizer import amp_optimizer_wrapper
     monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)  # a GPU box
-    monkeypatch.setattr(compat.amp_on_cpu, 'no_accelerator', lambda: False)
+    monkeypatch.setattr(compat.bf16_amp, 'no_accelerator', lambda: False)
     monkeypatch.setattr(amp_optimizer_wrapper, 'GradScaler', _RecordingScaler)
     optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
     wrapper = AmpOptimWrapper(optimizer=optimizer, loss_scale=loss_scale, dtype=dtype)
@@ -149,7 +149,7 @@ def test_a_bf16_amp_wrapper_builds_and_autocasts_on_a_cpu_box():
     """mmengine asserted a GPU; on this CPU-only machine the bf16 wrapper now builds and its
     context autocasts to bf16, while fp16 and explicit loss scales are still refused."""
     from mmengine.optim import AmpOptimWrapper
-    assert compat.amp_on_cpu.no_accelerator()  # the premise: CI machines have no GPU
+    assert compat.bf16_amp.no_accelerator()  # the premise: CI machines have no GPU
     layer = torch.nn.Linear(4, 4)
     wrapper = AmpOptimWrapper(optimizer=torch.optim.SGD(layer.parameters(), lr=0.1),
                               dtype='bfloat16')

@@ -169,7 +169,7 @@ def test_guard_settings_are_checked():
 
 
 def test_a_nan_step_is_skipped_under_bf16_autocast_without_a_scaler(setup, tmp_path):
-    """bf16 AmpOptimWrapper (CPU autocast here, mimco_mm/compat/amp_on_cpu.py): its scaler is
+    """bf16 AmpOptimWrapper (CPU autocast here, mimco_mm/compat/bf16_amp.py): its scaler is
     disabled, and a disabled scaler would step on NaN gradients; the guard skips the step."""
     runner, run = train(setup, tmp_path, dict(type='PoisonBackboneHook', iterations=[3]), dict(),
                         'optim_wrapper.type=AmpOptimWrapper', 'optim_wrapper.dtype=bfloat16')

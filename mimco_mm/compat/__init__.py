@@ -11,19 +11,19 @@ it does not fix.
   to the newest complete checkpoint when the pointer is broken.
 - dataloader_workers: `num_workers=0` works with configs that set `persistent_workers=True`.
 - load_image: an unreadable image is an error that names it, or (opt-in) is skipped.
-- bf16_loss_scale: bf16 autocast without a loss scaler (it only cost a gradient pass and a sync).
-- amp_on_cpu: a bf16 AmpOptimWrapper builds on a CPU-only machine (mmengine asserted a GPU).
+- bf16_amp: a bf16 AmpOptimWrapper has no loss scaler (it only cost a gradient pass and a sync)
+  and builds on a CPU-only machine (mmengine asserted a GPU).
 """
 import warnings
 
-from . import (adjust_hue, amp_on_cpu, atomic_checkpoint, bf16_loss_scale, checkpoint_loading,
-               cpu_dist, dataloader_workers, in1d, load_image, strict_pretrained)
+from . import (adjust_hue, atomic_checkpoint, bf16_amp, checkpoint_loading, cpu_dist,
+               dataloader_workers, in1d, load_image, strict_pretrained)
 from .checkpoint_loading import (TRUST_ENV, UntrustedCheckpointError,  # noqa: F401
                                  load_checkpoint_file)
 from .load_image import BadImageError  # noqa: F401
 
 FIXES = (cpu_dist, strict_pretrained, checkpoint_loading, adjust_hue, in1d, atomic_checkpoint,
-         dataloader_workers, load_image, bf16_loss_scale, amp_on_cpu)
+         dataloader_workers, load_image, bf16_amp)
 
 
 def apply():

@@ -120,7 +120,7 @@ class NonFiniteGuardHook(Hook):
         update_params, step = wrapper.update_params, wrapper.step
         scaler = getattr(wrapper, 'loss_scaler', None)
         if scaler is not None and not scaler.is_enabled():
-            # bf16 (mimco_mm/compat/bf16_loss_scale.py): a disabled scaler steps straight
+            # bf16 (mimco_mm/compat/bf16_amp.py): a disabled scaler steps straight
             # through, inf gradients included, so the guard must skip those steps itself
             scaler = None
 
