@@ -11,7 +11,6 @@ or MMEngine's text log (`*.log`, or the stdout of tools/train.py), whose per-epo
 counters are turned into global iterations.
 """
 import json
-import os
 import os.path as osp
 import re
 from typing import Dict, List, Optional, Tuple
@@ -68,13 +67,16 @@ def _curves(runs: List[List[dict]]) -> Dict[str, List[Tuple[int, float]]]:
 
 
 def newest_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint `last_checkpoint` names, else the newest complete one (as resume finds it,
+    without resume's log lines)."""
+    from mimco_mm.compat.atomic_checkpoint import newest_complete_checkpoint
     pointer = osp.join(work_dir, 'last_checkpoint')
     if osp.exists(pointer):
-        path = open(pointer).read().strip()
-        if osp.exists(path):
+        with open(pointer) as f:
+            path = f.read().strip()
+        if path and osp.isfile(path):
             return path
-    paths = [osp.join(work_dir, f) for f in os.listdir(work_dir) if f.endswith('.pth')]
-    return max(paths, key=osp.getmtime) if paths else None
+    return newest_complete_checkpoint(work_dir)
 
 
 def load_run(path: str) -> Run:
