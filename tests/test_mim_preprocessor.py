@@ -1,4 +1,5 @@
-"""MIMDataPreprocessor: SelfSupDataPreprocessor's images and masks, the masks moved as one tensor."""
+"""MIMDataPreprocessor: SelfSupDataPreprocessor's images and masks, the masks moved as one
+tensor."""
 import torch
 from mmpretrain.models.utils import SelfSupDataPreprocessor
 from mmpretrain.structures import DataSample

@@ -1,7 +1,8 @@
 # MimCo ViT-S/16 on ONE GPU with the update of vit-s_100e.py on 8 (README "Fewer GPUs, the same
 # recipe"): the loader gives the whole batch of 2048 per step, the student takes it in 8
 # micro-batches of 256 (strided like 8 ranks), the image loss keeps its 2047 negatives and
-# BatchNorm its groups of 256, one optimizer step per 2048 images (mimco_mm/models/micro_batches.py).
+# BatchNorm its groups of 256, one optimizer step per 2048 images
+# (mimco_mm/models/micro_batches.py).
 # Same lr, same schedule, same checkpoints; 8x the time per step of one of the 8 GPUs.
 #
 #   python tools/train.py configs/mimco/vit-s_100e_1gpu.py \

@@ -107,8 +107,8 @@ class IterPhaseTimerHook(Hook):
         self._last_end = end
 
     def summary(self):
-        """{phase: {'median_ms', 'mean_ms', 'min_ms'}} over the iterations after `skip` (or all of them
-        when there are not more), phases in the order of an iteration, 'iteration' last."""
+        """{phase: {'median_ms', 'mean_ms', 'min_ms'}} over the iterations after `skip` (or all
+        of them when there are not more), phases in the order of an iteration, 'iteration' last."""
         rows = self.iterations[self.skip:] or self.iterations
         names = [n for n in MODEL_PHASES if any(n in r for r in rows)]
         names += sorted({n for r in rows for n in r} - set(names) - {'other', 'iteration'})

@@ -96,7 +96,7 @@ class ImageInfoNCE(nn.Module):
     """
 
     # its negatives are the other images of the batch: splitting a batch (gradient accumulation,
-    # micro-batches) must hand every part the keys of the whole batch (mimco_mm/models/micro_batches.py)
+    # micro-batches) must hand every part the keys of the whole batch (models/micro_batches.py)
     uses_batch_negatives = True
 
     def __init__(self, temperature: float = 0.2):
