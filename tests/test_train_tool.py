@@ -18,6 +18,9 @@ def test_stage2_learns_from_the_stage1_checkpoint_and_resumes(pretrain_chain):
     runner = run_train('configs/mimco/vit-tiny_cpu.py', work_dir, *options,
                        'train_cfg.max_epochs=1')
     model = runner.model
+    # tools/train.py adds the data-wait monitor to every run, once
+    from mimco_mm.engine import DataWaitMonitorHook
+    assert sum(isinstance(h, DataWaitMonitorHook) for h in runner.hooks) == 1
     # the teacher is stage 1's base encoder, bit for bit
     for key, value in model.target_generator.backbone.state_dict().items():
         assert torch.equal(value, teacher_state['backbone.' + key]), key

@@ -95,6 +95,9 @@ def main(argv=None):
     # every checkpoint records its backbones' architecture, which every load then checks
     runner.register_hook(dict(type='RecordArchitectureHook'))
     runner.register_hook(dict(type='ProvenanceHook'))  # commit, versions, batch, lr, data, ...
+    # says when the GPUs wait for the data loader, unless the config sets its own thresholds
+    if not any(h.get('type') == 'DataWaitMonitorHook' for h in cfg.get('custom_hooks') or []):
+        runner.register_hook(dict(type='DataWaitMonitorHook'))
     runner.train()
     close_process_group()
     return runner

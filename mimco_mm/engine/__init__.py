@@ -1,5 +1,6 @@
 """Training machinery shared by the three libraries (registered in MMEngine's root registries)."""
 from .architecture_hook import RecordArchitectureHook
+from .data_wait import DataWaitMonitorHook
 from .knn_monitor import KNNMonitorHook
 from .layer_decay import ViTLayerDecayConstructor
 from .phase_timer import IterPhaseTimerHook
@@ -11,4 +12,4 @@ from .resumable_loop import ResumableEpochBasedTrainLoop
 __all__ = ['KNNMonitorHook', 'ViTLayerDecayConstructor', 'NonFiniteGuardHook', 'NonFiniteLossError',
            'NonFiniteCheckpointError', 'PreemptionCheckpointHook', 'PREEMPTED_EXIT_CODE',
            'RunPreempted', 'ResumableEpochBasedTrainLoop', 'RecordArchitectureHook',
-           'ProvenanceHook', 'IterPhaseTimerHook']
+           'ProvenanceHook', 'IterPhaseTimerHook', 'DataWaitMonitorHook']
