@@ -78,3 +78,61 @@ def test_train_save_resume_load_from_and_pretrained_init(tmp_path):
     backbone.init_weights()
     assert torch.equal(backbone.weight, trained['backbone.weight'])
     assert torch.equal(backbone.bias, trained['backbone.bias'])
+
+
+def test_a_full_disk_stops_the_run_with_a_clear_error_and_loses_nothing(tmp_path, monkeypatch):
+    """The disk fills up while iter_4.pth is written: the run stops with an error naming the file
+    and the checkpoint to resume from; iter_2.pth and last_checkpoint are untouched, no partial
+    file is left, and --resume finishes the run once there is space again."""
+    import errno
+    import os
+    import pytest
+    from mimco_mm.compat import atomic_checkpoint
+    real_fsync = os.fsync
+
+    def fsync_disk_full(fd):
+        if os.readlink(f'/proc/self/fd/{fd}').endswith('-iter_4.pth.part'):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(atomic_checkpoint.os, 'fsync', fsync_disk_full)
+    work = tmp_path / 'run'
+    with pytest.raises(OSError) as info:
+        _runner(work, max_iters=4).train()
+    assert info.value.errno == errno.ENOSPC
+    message = str(info.value)
+    assert str(work / 'iter_4.pth') in message and f'newest: {work / "iter_2.pth"}' in message
+    assert '--resume' in message
+    names = [p.name for p in work.iterdir()]
+    assert sorted(n for n in names if n.endswith('.pth')) == ['iter_2.pth']
+    assert not [n for n in names if n.endswith(atomic_checkpoint.TMP_SUFFIX)]
+    assert (work / 'last_checkpoint').read_text() == str(work / 'iter_2.pth')
+    saved = torch.load(work / 'iter_2.pth', weights_only=False)  # test-made file
+    assert saved['meta']['iter'] == 2
+
+    monkeypatch.setattr(atomic_checkpoint.os, 'fsync', real_fsync)  # space again
+    resumed = _runner(work, max_iters=4, resume=True)
+    resumed.train()
+    assert resumed.iter == 4 and (work / 'iter_4.pth').is_file()
+
+
+def test_low_disk_space_after_a_checkpoint_is_announced(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from mimco_mm.compat import atomic_checkpoint
+    usage = namedtuple('usage', 'total used free')
+    printed = []
+    monkeypatch.setattr('mmengine.logging.print_log', lambda msg, **kw: printed.append(msg))
+    target = tmp_path / 'epoch_1.pth'
+    for free, warned in ((10_000, False), (1_500, True)):  # 1000-byte checkpoints
+        monkeypatch.setattr(atomic_checkpoint.shutil, 'disk_usage',
+                            lambda folder, free=free: usage(10 ** 6, 10 ** 6 - free, free))
+        printed.clear()
+        atomic_checkpoint.write_bytes_atomic(b'x' * 1000, target)
+        assert target.read_bytes() == b'x' * 1000
+        assert bool(printed) == warned, printed
+    assert 'low disk space' in printed[0] and str(target) in printed[0]
+    # other files (last_checkpoint, logs) never warn
+    printed.clear()
+    atomic_checkpoint.write_bytes_atomic(b'x' * 1000, tmp_path / 'last_checkpoint')
+    assert printed == []

@@ -12,10 +12,18 @@ it start from scratch). Two fixes:
 - `find_latest_checkpoint(path)` returns what `last_checkpoint` names when that file exists (as
   upstream); when the pointer is missing, empty or names a missing file, it falls back to the
   newest complete `*.pth` in the folder (every `*.pth` is complete, given the first fix).
+
+A full disk (or quota) is the other way a long run ends at a checkpoint: the write fails with
+ENOSPC / EDQUOT, which upstream reports as a bare `[Errno 28]` from deep inside torch.save. Here
+the partial file is removed and the error names the file, its size, the space left and which
+checkpoint to resume from; and after each checkpoint written, a warning says when the space left
+would not hold another one of the same size, while there is still time to act.
 """
+import errno
 import glob
 import os
 import os.path as osp
+import shutil
 
 TMP_PREFIX, TMP_SUFFIX = '.tmp-', '.part'  # hidden, not *.pth: never taken for a checkpoint
 
@@ -47,10 +55,58 @@ def write_bytes_atomic(obj, filepath):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
+    except OSError as error:
+        if error.errno not in DISK_FULL:
+            raise
+        raise OSError(error.errno, disk_full_message(target, len(obj), error)) from error
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
     _remove_stale_parts(folder, osp.basename(target))
+    if target.endswith('.pth'):
+        warn_if_next_checkpoint_may_not_fit(target, len(obj))
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _gib(n):
+    return f'{n / 2 ** 30:.2f} GiB'
+
+
+def free_bytes(folder):
+    """Bytes free for this user in `folder` (statvfs: quotas are not included), None if unknown."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def disk_full_message(target, size, error):
+    """What a failed write of `target` (`size` bytes) tells the user."""
+    folder = osp.dirname(target)
+    free = free_bytes(folder)
+    newest = newest_complete_checkpoint(folder)
+    return (f'{os.strerror(error.errno)} while writing {target} ({_gib(size)}; '
+            f'{"unknown" if free is None else _gib(free)} free in {folder}'
+            f'{", or a quota is exhausted" if error.errno == errno.EDQUOT else ""}). Nothing was '
+            f'replaced: the partial file is removed and every checkpoint already in {folder} is '
+            f'intact (newest: {newest or "none"}). Free space there, or move the work dir, then '
+            f'continue with tools/train.py CONFIG --resume')
+
+
+def warn_if_next_checkpoint_may_not_fit(target, size):
+    """After writing checkpoint `target` of `size` bytes: warn when the space left could not hold
+    two more of that size (each is written before older ones are pruned; two, because logs and
+    other files grow too)."""
+    free = free_bytes(osp.dirname(target))
+    if free is None or free >= 2 * size:
+        return
+    from mmengine.logging import print_log
+    print_log(f'low disk space: after writing {target} ({_gib(size)}), {_gib(free)} is left in '
+              f'{osp.dirname(target)}, room for fewer than two more checkpoints of this size. Training '
+              f'stops with an error at the next checkpoint that does not fit (no checkpoint is '
+              f'lost then); free space or lower max_keep_ckpts now', logger='current', level=30)
 
 
 def put(self, obj, filepath):
