@@ -166,3 +166,112 @@ def test_a_clip_tower_refuses_a_gelu_teacher(open_clip_b16, tmp_path):
         ContrastiveTeacher(backbone=dict(type='VisionTransformer', arch='b', img_size=224,
                                          patch_size=16, out_type='raw', **gelu),
                            checkpoint=dst)
+
+
+@pytest.fixture(scope='module')
+def timm_dinov2_s():
+    """timm's ViT-S/14 DINOv2 (layer scale, patch 14, 518 px: DINOv2's torch.hub layout),
+    random weights; the release adds `mask_token`."""
+    import timm
+    torch.manual_seed(0)
+    model = timm.create_model('vit_small_patch14_dinov2', pretrained=False, img_size=518)
+    with torch.no_grad():  # non-trivial norms, biases and layer scales, so a wrong mapping shows
+        for name, p in model.named_parameters():
+            if 'norm' in name or name.endswith('bias') or '.gamma' in name:
+                p.uniform_(-0.5, 1.5)
+    return model.eval()
+
+
+def dinov2_teacher(size, checkpoint):
+    from mimco_mm.models.teacher import ContrastiveTeacher
+    return ContrastiveTeacher(backbone=dict(
+        type='VisionTransformer', arch='deit-small', img_size=size, patch_size=14,
+        layer_scale_init_value=1e-5, out_type='raw'), checkpoint=checkpoint)
+
+
+def test_dinov2_converts_to_the_features_it_computes_at_its_size_and_at_ours(timm_dinov2_s,
+                                                                             tmp_path, capsys):
+    import timm
+    import torch.nn.functional as F
+    from tools.model_converters import dinov2_to_mmpretrain
+    src = str(tmp_path / 'dinov2_vits14_pretrain.pth')
+    torch.save({**timm_dinov2_s.state_dict(), 'mask_token': torch.zeros(1, 384)}, src)
+
+    # at the release's own 518 px: the same network
+    dinov2_to_mmpretrain.main([src, str(tmp_path / 'native.pth')])  # heads from 384 / 64
+    images = torch.randn(1, 3, 518, 518)
+    with torch.no_grad():
+        tokens = timm_dinov2_s.forward_features(images)
+        targets = dinov2_teacher(518, str(tmp_path / 'native.pth'))(images)
+    torch.testing.assert_close(targets.patch, tokens[:, 1:], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(targets.global_, tokens[:, 0], rtol=1e-4, atol=1e-4)
+    assert 'left out: mask_token' in capsys.readouterr().out
+
+    # at 196 px (the 14 x 14 grid of a 16-px student at 224): the position embedding as DINOv2's
+    # interpolate_pos_encoding computes it for 196 px (bicubic, scale (14 + 0.1) / 37)
+    dinov2_to_mmpretrain.main([src, str(tmp_path / '196.pth'), '--img-size', '196'])
+    pos = timm_dinov2_s.pos_embed.detach()
+    grid = pos[:, 1:].reshape(1, 37, 37, 384).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, scale_factor=(14.1 / 37, 14.1 / 37), mode='bicubic')
+    at_196 = timm.create_model('vit_small_patch14_dinov2', pretrained=False, img_size=196).eval()
+    state = dict(timm_dinov2_s.state_dict())
+    state['pos_embed'] = torch.cat([pos[:, :1], grid.flatten(2).transpose(1, 2)], dim=1)
+    at_196.load_state_dict(state)
+    images = torch.randn(2, 3, 196, 196)
+    with torch.no_grad():
+        tokens = at_196.forward_features(images)
+        targets = dinov2_teacher(196, str(tmp_path / '196.pth'))(images)
+    torch.testing.assert_close(targets.patch, tokens[:, 1:], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(targets.global_, tokens[:, 0], rtol=1e-4, atol=1e-4)
+    meta = torch.load(tmp_path / '196.pth', weights_only=True)['meta']
+    assert meta['architecture']['backbone']['img_size'] == [196, 196]
+    assert meta['architecture']['backbone']['layer_scale'] is True
+    assert meta['pos_embed_resampled']['from_tokens'] == 1 + 37 * 37
+    assert meta['pos_embed_resampled']['to_tokens'] == 1 + 14 * 14
+    # a teacher config without layer scale is an error, never a ViT without it
+    from mimco_mm.models.teacher import ContrastiveTeacher
+    with pytest.raises(KeyError, match=r"unexpected \['layers.0.attn.gamma1.weight'"):
+        ContrastiveTeacher(backbone=dict(type='VisionTransformer', arch='deit-small',
+                                         img_size=196, patch_size=14, out_type='raw'),
+                           checkpoint=str(tmp_path / '196.pth'))
+
+
+def test_dinov2_chunked_blocks_read_and_registers_or_swiglu_refused(tmp_path):
+    from tools.model_converters import dinov2_to_mmpretrain
+    torch.manual_seed(0)
+    vit = dict(cls_token=torch.randn(1, 1, 128), pos_embed=torch.randn(1, 5, 128),
+               **{'patch_embed.proj.weight': torch.randn(128, 3, 14, 14),
+                  'patch_embed.proj.bias': torch.randn(128), 'norm.weight': torch.randn(128),
+                  'norm.bias': torch.randn(128)})
+    block = {'norm1.weight': (128, ), 'norm1.bias': (128, ), 'attn.qkv.weight': (384, 128),
+             'attn.qkv.bias': (384, ), 'attn.proj.weight': (128, 128), 'attn.proj.bias': (128, ),
+             'ls1.gamma': (128, ), 'norm2.weight': (128, ), 'norm2.bias': (128, ),
+             'mlp.fc1.weight': (512, 128), 'mlp.fc1.bias': (512, ), 'mlp.fc2.weight': (128, 512),
+             'mlp.fc2.bias': (128, ), 'ls2.gamma': (128, )}
+    # a training checkpoint: teacher.backbone.*, FSDP chunk 0 holding blocks 0-1
+    chunked = {f'backbone.blocks.0.{i}.{k}': torch.randn(shape) for i in range(2)
+               for k, shape in block.items()}
+    chunked.update({f'backbone.{k}': v for k, v in vit.items()})
+    chunked['dino_head.last_layer.weight'] = torch.randn(8, 128)
+    torch.save(dict(teacher=chunked), tmp_path / 'train.pth')
+    dinov2_to_mmpretrain.main([str(tmp_path / 'train.pth'), str(tmp_path / 'out.pth')])
+    state = torch.load(tmp_path / 'out.pth', weights_only=True)['state_dict']
+    assert torch.equal(state['backbone.layers.1.attn.gamma1.weight'],
+                       chunked['backbone.blocks.0.1.ls1.gamma'])
+    meta = torch.load(tmp_path / 'out.pth', weights_only=True)['meta']
+    assert meta['architecture']['backbone']['num_heads'] == 2  # 128 / 64
+    assert meta['dropped'] == ['dino_head.last_layer.weight']
+
+    flat = {k.replace('backbone.', '').replace('blocks.0.', 'blocks.'): v
+            for k, v in chunked.items() if k.startswith('backbone.')}
+    torch.save({**flat, 'register_tokens': torch.zeros(1, 4, 128)}, tmp_path / 'reg4.pth')
+    with pytest.raises(ValueError, match='register tokens'):
+        dinov2_to_mmpretrain.main([str(tmp_path / 'reg4.pth'), str(tmp_path / 'x.pth')])
+    swiglu = {k.replace('mlp.fc1.', 'mlp.w12.'): v for k, v in flat.items()}
+    torch.save(swiglu, tmp_path / 'giant.pth')
+    with pytest.raises(ValueError, match='SwiGLU'):
+        dinov2_to_mmpretrain.main([str(tmp_path / 'giant.pth'), str(tmp_path / 'x.pth')])
+    assert not (tmp_path / 'x.pth').exists()
+    with pytest.raises(ValueError, match='not a multiple of the patch size 14'):
+        dinov2_to_mmpretrain.main([str(tmp_path / 'train.pth'), str(tmp_path / 'x.pth'),
+                                   '--img-size', '200'])

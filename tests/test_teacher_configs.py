@@ -1,4 +1,4 @@
-"""Each released-teacher config (DINO, iBOT, CLIP) trains: a tiny file in the release's official
+"""Each released-teacher config (DINO, iBOT, DINOv2, CLIP) trains: a tiny file in the release's official
 layout goes through its converter into the config's teacher (shrunk to CPU size, every other
 option kept: CLIP's pre-norm, QuickGELU, projection and normalisation), and MimCo steps on it
 with finite losses, a moving student and a bit-identical teacher."""
@@ -33,11 +33,23 @@ def clip_release(path):
     return dict(embed_dims=128, num_layers=2, num_heads=2, feedforward_channels=512), 24
 
 
+def dinov2_release(path):
+    """A tiny DINOv2-style ViT (layer scale, 64 channels per head) at 7-px patches on 28 px: the
+    config's 14-px patches at 196 px for a 16-px student at 224, scaled to the tests' 8-px
+    student patches at 32 px (4 x 4 grids on both sides); with the release's `mask_token`."""
+    from timm.models.vision_transformer import VisionTransformer
+    vit = VisionTransformer(img_size=28, patch_size=7, embed_dim=128, depth=2, num_heads=2,
+                            init_values=1e-5, num_classes=0)
+    torch.save({**vit.state_dict(), 'mask_token': torch.zeros(1, 128)}, path)
+    return dict(embed_dims=128, num_layers=2, num_heads=2, feedforward_channels=512), 128
+
+
 RELEASES = {
     'vit-s_100e_dino-teacher.py': ('dino_to_mmpretrain', ['--num-heads', '3'], timm_release),
     'vit-s_100e_ibot-teacher.py': ('ibot_to_mmpretrain', ['--num-heads', '3'],
                                    lambda path: timm_release(path, ibot=True)),
     'vit-b_100e_clip-teacher.py': ('clip_to_mmpretrain', [], clip_release),
+    'vit-s_100e_dinov2-teacher.py': ('dinov2_to_mmpretrain', [], dinov2_release),
 }
 
 
@@ -55,6 +67,11 @@ def test_a_mimco_step_runs_with_each_released_teacher(config, tmp_path):
     assert teacher['checkpoint'].startswith('checkpoints/')  # the header's convert command
     model_cfg['backbone'].update(arch=STUDENT, img_size=IMG, patch_size=PATCH)
     teacher['backbone'].update(arch=teacher_arch, img_size=IMG, patch_size=PATCH)
+    resized = (teacher.get('input_norm') or {}).get('size')
+    if resized:  # the teacher runs at its own size: the same ratio to the student's, same grid
+        side = IMG * resized // 224
+        teacher['input_norm']['size'] = side
+        teacher['backbone'].update(img_size=side, patch_size=side // (IMG // PATCH))
     teacher['checkpoint'] = dst
     if teacher.get('neck'):
         teacher['neck'].update(in_channels=teacher_arch['embed_dims'], out_channels=global_dims)
@@ -80,6 +97,9 @@ def test_a_mimco_step_runs_with_each_released_teacher(config, tmp_path):
     assert not torch.equal(model.backbone.layers[0].attn.qkv.weight, student)
     for key, value in model.target_generator.state_dict().items():
         assert torch.equal(value, before[key]), key
+    if 'dinov2' in config:  # the teacher sees the batch at its own size
+        assert model.target_generator.input.size == 28
+        assert model.target_generator.backbone.patch_resolution == (4, 4)
     if 'clip' in config:  # CLIP's statistics reach the teacher, and its projection is the target
         assert model.target_generator.input is not None
         assert model.target_generator.input.student_known

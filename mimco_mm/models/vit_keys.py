@@ -16,6 +16,8 @@ NAME_PAIRS = [
     ('blocks.{i}.attn.proj.', 'layers.{i}.attn.proj.'),
     ('blocks.{i}.mlp.fc1.', 'layers.{i}.ffn.layers.0.0.'),
     ('blocks.{i}.mlp.fc2.', 'layers.{i}.ffn.layers.1.'),
+    ('blocks.{i}.ls1.gamma', 'layers.{i}.attn.gamma1.weight'),  # layer scale (DINOv2, CaiT-style)
+    ('blocks.{i}.ls2.gamma', 'layers.{i}.ffn.gamma2.weight'),
     ('norm.', 'ln1.'),
 ]
 

@@ -33,7 +33,7 @@ def heads_from(checkpoint):
 
 
 def main(argv=None):
-    return run(argv, __doc__.split('\n')[0], 'dino', load, heads_from)
+    return run(argv, __doc__.split('\n')[0], 'dino', load, heads_from, resizable=True)
 
 
 if __name__ == '__main__':

@@ -29,7 +29,7 @@ def heads_from(checkpoint):
 
 
 def main(argv=None):
-    return run(argv, __doc__.split('\n')[0], 'ibot', load, heads_from)
+    return run(argv, __doc__.split('\n')[0], 'ibot', load, heads_from, resizable=True)
 
 
 if __name__ == '__main__':

@@ -48,11 +48,34 @@ def to_mmpretrain(backbone: dict, drop=()):
     return state, dropped
 
 
+def resample_pos_embed(pos: torch.Tensor, grid: int) -> torch.Tensor:
+    """A ViT's absolute position embedding (1, 1 + M * M, C) for a `grid` x `grid` patch grid,
+    computed as DINO, iBOT and DINOv2 compute it when they run at another input size (their
+    `interpolate_pos_encoding`): bicubic, in float32, not antialiased, with the scale factor
+    (grid + 0.1) / M (their guard against a floating-point off-by-one in the output size,
+    facebookresearch/dino#8), which also sets where the samples fall. The class token's entry
+    is kept. Returns (1, 1 + grid * grid, C)."""
+    import torch.nn.functional as F
+    side = int(round((pos.shape[1] - 1) ** 0.5))
+    if side * side != pos.shape[1] - 1:
+        raise ValueError(f'pos_embed {tuple(pos.shape)}: not a class token plus a square grid')
+    if grid == side:
+        return pos
+    channels = pos.shape[-1]
+    patch = pos[:, 1:].float().reshape(1, side, side, channels).permute(0, 3, 1, 2)
+    scale = (grid + 0.1) / side
+    patch = F.interpolate(patch, scale_factor=(scale, scale), mode='bicubic')
+    assert patch.shape[-2:] == (grid, grid), patch.shape
+    patch = patch.permute(0, 2, 3, 1).reshape(1, grid * grid, channels).to(pos.dtype)
+    return torch.cat([pos[:, :1], patch], dim=1)
+
+
 def architecture(state: dict, num_heads: int, vit_type: str = 'VisionTransformer',
                  load: bool = True, **vit_kwargs) -> dict:
     """Build the mmpretrain ViT (`vit_type`, plus `vit_kwargs` such as CLIP's `pre_norm`) that
     the `backbone.*` tensors of `state` fit, load them strictly (unless `load` is False) and
-    describe it (mimco_mm/architecture.py)."""
+    describe it (mimco_mm/architecture.py). Layer scale is read from the tensors (its init value
+    is then irrelevant: the weights replace it)."""
     from mmpretrain.registry import MODELS
 
     from mimco_mm.architecture import describe
@@ -63,6 +86,8 @@ def architecture(state: dict, num_heads: int, vit_type: str = 'VisionTransformer
     grid = int(round((state['backbone.pos_embed'].shape[1] - 1) ** 0.5))
     if embed_dims % num_heads:
         raise ValueError(f'{num_heads} heads do not divide {embed_dims} channels')
+    if any(k.endswith('.attn.gamma1.weight') for k in state):
+        vit_kwargs.setdefault('layer_scale_init_value', 1e-5)
     model = MODELS.build(dict(type=vit_type, arch=dict(
         embed_dims=embed_dims, num_layers=num_layers, num_heads=num_heads,
         feedforward_channels=ffn), img_size=grid * patch, patch_size=patch, **vit_kwargs))
@@ -80,23 +105,40 @@ def write(dst: str, state: dict, meta: dict) -> None:
 
 
 def run(argv, description, fmt, load, heads_from=None, rename=to_mmpretrain, vit_kwargs=None,
-        read=None):
-    """The common command line: SRC DST [--num-heads N]. `load(checkpoint) -> (backbone, other,
-    drop)` picks the format's backbone, `rename(backbone, drop) -> (state, dropped)` maps it to
-    mmpretrain names (timm's by default), `vit_kwargs` are the ViT options the release needs
-    beyond its shapes, `heads_from(checkpoint)` may know the head count and `read(path)`
-    replaces the safe checkpoint reader for formats it cannot open (TorchScript)."""
+        read=None, resizable=False):
+    """The common command line: SRC DST [--num-heads N] [--img-size S]. `load(checkpoint) ->
+    (backbone, other, drop)` picks the format's backbone, `rename(backbone, drop) -> (state,
+    dropped)` maps it to mmpretrain names (timm's by default), `vit_kwargs` are the ViT options
+    the release needs beyond its shapes, `heads_from(checkpoint)` may know the head count and
+    `read(path)` replaces the safe checkpoint reader for formats it cannot open (TorchScript).
+    `resizable`: the release's own code interpolates its position embedding as
+    `resample_pos_embed` does, so --img-size may set the size the teacher will run at."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('src')
     parser.add_argument('dst')
     parser.add_argument('--num-heads', type=int,
                         help='attention heads (no weight shape encodes them)')
+    if resizable:
+        parser.add_argument('--img-size', type=int,
+                            help=f'input side the teacher will run at (a multiple of the patch '
+                                 f'size): the position embedding is resampled to its grid as '
+                                 f'{fmt} does at that size; default: the release\'s own')
     args = parser.parse_args(argv)
     from mimco_mm.compat import load_checkpoint_file
     checkpoint = (read(args.src) if read else
                   load_checkpoint_file(args.src, extra_globals=[argparse.Namespace]))
     backbone, other, drop = load(checkpoint)
     state, dropped = rename(backbone, drop)
+    resampled = None
+    if getattr(args, 'img_size', None):
+        patch = state['backbone.patch_embed.projection.weight'].shape[-1]
+        if args.img_size % patch:
+            raise ValueError(f'--img-size {args.img_size} is not a multiple of the patch size '
+                             f'{patch}')
+        pos = state['backbone.pos_embed']
+        state['backbone.pos_embed'] = resample_pos_embed(pos, args.img_size // patch)
+        resampled = dict(from_tokens=pos.shape[1], to_tokens=state['backbone.pos_embed'].shape[1],
+                         method='bicubic, scale (grid + 0.1) / M, no antialiasing (DINO / DINOv2)')
     heads = args.num_heads or (heads_from(checkpoint) if heads_from else None)
     if heads is None:
         raise ValueError(f'{args.src}: pass --num-heads (the file does not say; ViT-S has 6 in '
@@ -106,6 +148,8 @@ def run(argv, description, fmt, load, heads_from=None, rename=to_mmpretrain, vit
         sha = hashlib.sha256(f.read()).hexdigest()
     meta = dict(converted_from=osp.basename(args.src), source_sha256=sha, format=fmt,
                 dropped=sorted(dropped) + sorted(other), architecture={'backbone': arch})
+    if resampled:
+        meta['pos_embed_resampled'] = resampled
     write(args.dst, state, meta)
     for name in sorted(dropped) + sorted(other):
         print(f'not backbone, left out: {name}')
