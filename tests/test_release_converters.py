@@ -182,11 +182,19 @@ def timm_dinov2_s():
     return model.eval()
 
 
-def dinov2_teacher(size, checkpoint):
+def assert_same_features(timm_model, checkpoint, size):
+    """Our teacher loading `checkpoint` at `size` px gives `timm_model`'s patch tokens and CLS
+    token (both after the final norm) on the same image."""
     from mimco_mm.models.teacher import ContrastiveTeacher
-    return ContrastiveTeacher(backbone=dict(
+    teacher = ContrastiveTeacher(backbone=dict(
         type='VisionTransformer', arch='deit-small', img_size=size, patch_size=14,
         layer_scale_init_value=1e-5, out_type='raw'), checkpoint=checkpoint)
+    images = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        tokens = timm_model.forward_features(images)
+        targets = teacher(images)
+    torch.testing.assert_close(targets.patch, tokens[:, 1:], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(targets.global_, tokens[:, 0], rtol=1e-4, atol=1e-4)
 
 
 def test_dinov2_converts_to_the_features_it_computes_at_its_size_and_at_ours(timm_dinov2_s,
@@ -199,12 +207,7 @@ def test_dinov2_converts_to_the_features_it_computes_at_its_size_and_at_ours(tim
 
     # at the release's own 518 px: the same network
     dinov2_to_mmpretrain.main([src, str(tmp_path / 'native.pth')])  # heads from 384 / 64
-    images = torch.randn(1, 3, 518, 518)
-    with torch.no_grad():
-        tokens = timm_dinov2_s.forward_features(images)
-        targets = dinov2_teacher(518, str(tmp_path / 'native.pth'))(images)
-    torch.testing.assert_close(targets.patch, tokens[:, 1:], rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(targets.global_, tokens[:, 0], rtol=1e-4, atol=1e-4)
+    assert_same_features(timm_dinov2_s, str(tmp_path / 'native.pth'), 518)
     assert 'left out: mask_token' in capsys.readouterr().out
 
     # at 196 px (the 14 x 14 grid of a 16-px student at 224): the position embedding as DINOv2's
@@ -217,12 +220,7 @@ def test_dinov2_converts_to_the_features_it_computes_at_its_size_and_at_ours(tim
     state = dict(timm_dinov2_s.state_dict())
     state['pos_embed'] = torch.cat([pos[:, :1], grid.flatten(2).transpose(1, 2)], dim=1)
     at_196.load_state_dict(state)
-    images = torch.randn(2, 3, 196, 196)
-    with torch.no_grad():
-        tokens = at_196.forward_features(images)
-        targets = dinov2_teacher(196, str(tmp_path / '196.pth'))(images)
-    torch.testing.assert_close(targets.patch, tokens[:, 1:], rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(targets.global_, tokens[:, 0], rtol=1e-4, atol=1e-4)
+    assert_same_features(at_196, str(tmp_path / '196.pth'), 196)
     meta = torch.load(tmp_path / '196.pth', weights_only=True)['meta']
     assert meta['architecture']['backbone']['img_size'] == [196, 196]
     assert meta['architecture']['backbone']['layer_scale'] is True
