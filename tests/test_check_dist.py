@@ -1,0 +1,92 @@
+"""tools/analysis/check_dist.py (tools/dist_check.sh): the preflight of a distributed job finds
+a shared GPU, a node with other versions, a work dir or data root not every process sees; a
+healthy 2-process CPU job passes."""
+import copy
+import os
+import subprocess
+import sys
+
+from tools._common import ROOT
+from tools.analysis import check_dist
+
+
+def healthy(world_size=4, hosts=2):
+    """Facts of `world_size` processes on `hosts` GPU nodes that agree on everything."""
+    per_host = world_size // hosts
+    return [dict(host=f'node{r // per_host}', pid=100 + r, cores=32, local_rank=r % per_host,
+                 cuda_visible=None, device=f'cuda:{r % per_host}', gpu='NVIDIA H200',
+                 gpu_uuid=f'GPU-{r}', versions=dict(torch='2.11.0', mmengine='0.10.7',
+                                                    commit='abc', dirty=False),
+                 data=dict(entries=1000, sha256='d1'), seen=list(range(world_size)))
+            for r in range(world_size)]
+
+
+def test_healthy_facts_give_no_problem():
+    assert check_dist.find_problems(healthy(), '/data', '/work', num_workers=10) == ([], [])
+
+
+def test_each_kind_of_problem_is_named():
+    facts = healthy()
+    facts[1]['gpu_uuid'] = facts[0]['gpu_uuid']  # two ranks on one GPU
+    facts[3]['versions']['torch'] = '2.6.0'  # a node with another environment
+    facts[2]['seen'] = [2, 3]  # node1 does not see node0's files
+    facts[3]['seen'] = [2, 3]
+    facts[3]['data'] = None  # data missing on one rank
+    facts[2]['data'] = dict(entries=999, sha256='d2')  # and different on another
+    errors, _ = check_dist.find_problems(facts, '/data', '/work')
+    text = '\n'.join(errors)
+    assert 'ranks [0, 1] share one GPU (cuda:0 on node0)' in text
+    assert "torch differs between processes: 2.11.0 on ranks [0, 1, 2]; 2.6.0 on ranks [3]" in text
+    assert 'rank 2 (node1) does not see the files of ranks [0, 1]' in text
+    assert 'data root /data does not exist on ranks [3]' in text
+    assert '1000 entries on ranks [0, 1]; 999 entries on ranks [2]' in text
+    assert len(errors) == 6
+
+
+def test_mixed_devices_are_an_error_and_too_many_workers_a_warning():
+    facts = healthy()
+    facts[3].update(device='cpu', gpu=None, gpu_uuid=None)
+    errors, warnings = check_dist.find_problems(copy.deepcopy(facts), num_workers=10)
+    assert errors == ['ranks [3] have no GPU while others have one']
+    assert warnings == []  # 32 cores for 2 processes: 16 each
+    _, warnings = check_dist.find_problems(healthy(), num_workers=16)
+    assert warnings == ['node0: 16 dataloader workers per process but about 16 cores each (32 '
+                        'visible, 2 processes): workers will compete for cores',
+                        'node1: 16 dataloader workers per process but about 16 cores each (32 '
+                        'visible, 2 processes): workers will compete for cores']
+
+
+def test_a_file_only_this_process_wrote_is_all_it_sees(tmp_path):
+    seen = check_dist.check_work_dir(str(tmp_path), 'run', rank=0, world_size=2,
+                                     barrier=lambda: None, wait_s=0.5)
+    assert seen == [0]
+
+
+def test_one_process_reports_a_missing_data_root_and_bad_arguments(tmp_path, capsys):
+    assert check_dist.main(['--data-root', str(tmp_path / 'nothing'),
+                            '--work-dir', str(tmp_path / 'work')]) == 1
+    out = capsys.readouterr().out
+    assert f'data root {tmp_path / "nothing"} does not exist on ranks [0]' in out
+    assert 'verdict: FAILED' in out
+    assert not (tmp_path / 'work' / '.dist_check').exists()  # its own files removed
+    assert check_dist.main(['--config', str(tmp_path / 'none.py')]) == 2
+
+
+def test_two_cpu_processes_pass(tmp_path):
+    data = tmp_path / 'data'
+    for c in ('a', 'b'):
+        (data / c).mkdir(parents=True)
+    env = dict(os.environ, PYTHON=sys.executable, PORT='29531', OMP_NUM_THREADS='1')
+    result = subprocess.run(
+        ['bash', 'tools/dist_check.sh', '2', '--work-dir', str(tmp_path / 'work'),
+         '--data-root', str(data), '--config', 'configs/mimco/vit-tiny_cpu.py',
+         '--json', str(tmp_path / 'facts.json')],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert '2 processes on 1 host(s)' in out and '| 1 |' in out
+    assert 'all-reduce of ViT-S gradients' in out and 'verdict: OK (0 error(s)' in out
+    import json
+    facts = json.load(open(tmp_path / 'facts.json'))['facts']
+    assert [f['seen'] for f in facts] == [[0, 1], [0, 1]]
+    assert facts[0]['pid'] != facts[1]['pid'] and all(f['all_reduce_ok'] for f in facts)
