@@ -226,8 +226,16 @@ def test_dinov2_converts_to_the_features_it_computes_at_its_size_and_at_ours(tim
     assert meta['architecture']['backbone']['layer_scale'] is True
     assert meta['pos_embed_resampled']['from_tokens'] == 1 + 37 * 37
     assert meta['pos_embed_resampled']['to_tokens'] == 1 + 14 * 14
-    # a teacher config without layer scale is an error, never a ViT without it
+    # the 518-px file in the 196-px teacher: an error (mmpretrain would resize it its own way)
     from mimco_mm.models.teacher import ContrastiveTeacher
+    with pytest.raises(ValueError, match=r'37 x 37 \(518 px at patch 14\) patch grid, the '
+                                         r'configured teacher runs at 14 x 14 \(196 px at patch '
+                                         r'14\)\. .*--img-size 196'):
+        ContrastiveTeacher(backbone=dict(type='VisionTransformer', arch='deit-small',
+                                         img_size=196, patch_size=14, out_type='raw',
+                                         layer_scale_init_value=1e-5),
+                           checkpoint=str(tmp_path / 'native.pth'))
+    # a teacher config without layer scale is an error, never a ViT without it
     with pytest.raises(KeyError, match=r"unexpected \['layers.0.attn.gamma1.weight'"):
         ContrastiveTeacher(backbone=dict(type='VisionTransformer', arch='deit-small',
                                          img_size=196, patch_size=14, out_type='raw'),

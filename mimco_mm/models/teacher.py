@@ -74,6 +74,31 @@ def load_strict(module: torch.nn.Module, state_dict: dict, prefix: str, source: 
                        f'({len(result.unexpected_keys)} in all)')
 
 
+def check_position_grid(backbone: torch.nn.Module, pos_embed, source: str) -> None:
+    """A teacher's position embedding must be for the grid it runs at. mmpretrain's ViT would
+    otherwise resize a (1, 1 + M * M, C) embedding on load, with an INFO line, by its own
+    interpolation, which is not how the teacher's authors run it at that size (DINO / DINOv2
+    interpolate with an offset): the targets would differ from the release's without an error."""
+    own = getattr(backbone, 'pos_embed', None)
+    if pos_embed is None or own is None or tuple(pos_embed.shape) == tuple(own.shape):
+        return
+    projection = getattr(getattr(backbone, 'patch_embed', None), 'projection', None)
+    patch = projection.kernel_size[0] if projection is not None else None
+    extra = getattr(backbone, 'num_extra_tokens', 1)
+
+    def grid(tokens):
+        side = int(round((tokens - extra) ** 0.5))
+        return f'{side} x {side}' + (f' ({side * patch} px at patch {patch})' if patch else '')
+
+    wanted = int(round((own.shape[1] - extra) ** 0.5)) * (patch or 0)
+    raise ValueError(
+        f'{source}: the teacher\'s position embedding is for a {grid(pos_embed.shape[1])} patch '
+        f'grid, the configured teacher runs at {grid(own.shape[1])}. Convert the release for '
+        f'that size (tools/model_converters/<name>_to_mmpretrain.py SRC DST --img-size '
+        f'{wanted or "S"}: resampled as its authors do) or set the teacher backbone\'s img_size '
+        f'to the checkpoint\'s')
+
+
 @MODELS.register_module()
 class ContrastiveTeacher(BaseModule):
     """Frozen teacher producing per-patch and global targets.
@@ -125,6 +150,7 @@ class ContrastiveTeacher(BaseModule):
                 f'checkpoint with tools/model_converters/mocov3_to_mmpretrain.py, then set '
                 f'model.teacher.checkpoint') from None
         weights = state.get('state_dict', state)
+        check_position_grid(self.backbone, weights.get(backbone_prefix + 'pos_embed'), checkpoint)
         load_strict(self.backbone, weights, backbone_prefix, checkpoint)
         # the file must record the teacher's architecture, and it must be this backbone's
         check_architecture(self.backbone, state, backbone_prefix, checkpoint)
