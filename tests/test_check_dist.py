@@ -59,7 +59,18 @@ def test_mixed_devices_are_an_error_and_too_many_workers_a_warning():
 def test_a_file_only_this_process_wrote_is_all_it_sees(tmp_path):
     seen = check_dist.check_work_dir(str(tmp_path), 'run', rank=0, world_size=2,
                                      barrier=lambda: None, wait_s=0.5)
-    assert seen == [0]
+    assert seen == ([0], None)
+    # a work dir this process cannot write: reported (after the barrier), not raised
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    barriers = []
+    seen, error = check_dist.check_work_dir(str(blocker / 'work'), 'run', rank=0, world_size=2,
+                                            barrier=lambda: barriers.append(1))
+    assert seen == [] and f'cannot write into {blocker / "work"}' in error and barriers == [1]
+    facts = healthy(2, hosts=1)
+    facts[1].update(seen=[], work_dir_error=error)
+    errors, _ = check_dist.find_problems(facts, work_dir=str(blocker / 'work'))
+    assert errors == [f'rank 1 (node0): {error}']
 
 
 def test_one_process_reports_a_missing_data_root_and_bad_arguments(tmp_path, capsys):

@@ -43,11 +43,14 @@ def listing_digest(root, limit=100_000):
     if not osp.isdir(root):
         return None
     names = []
-    for entry in sorted(os.listdir(root)):
-        names.append(entry)
-        path = osp.join(root, entry)
-        if osp.isdir(path) and len(names) < limit:
-            names.extend(f'{entry}/{sub}' for sub in sorted(os.listdir(path))[:limit])
+    try:
+        for entry in sorted(os.listdir(root)):
+            names.append(entry)
+            path = osp.join(root, entry)
+            if osp.isdir(path) and len(names) < limit:
+                names.extend(f'{entry}/{sub}' for sub in sorted(os.listdir(path))[:limit])
+    except OSError as e:  # unreadable: as good as missing for training
+        return dict(entries=0, sha256=f'unreadable: {e}')
     return dict(entries=len(names),
                 sha256=hashlib.sha256('\n'.join(names).encode()).hexdigest()[:16])
 
@@ -102,7 +105,9 @@ def find_problems(facts, data_root=None, work_dir=None, num_workers=None):
     if work_dir is not None:
         for r in ranks:
             missing = sorted(set(ranks) - set(facts[r].get('seen', [])))
-            if missing:
+            if facts[r].get('work_dir_error'):
+                errors.append(f'rank {r} ({facts[r]["host"]}): {facts[r]["work_dir_error"]}')
+            elif missing:
                 errors.append(f'work dir {work_dir} is not shared: rank {r} ({facts[r]["host"]}) '
                               f'does not see the files of ranks {missing}; checkpoints written '
                               f'by rank 0 must be readable by every node to resume')
@@ -134,18 +139,29 @@ def find_problems(facts, data_root=None, work_dir=None, num_workers=None):
 
 def check_work_dir(work_dir, run_id, rank, world_size, barrier, wait_s=10.0):
     """Each process writes a file into `work_dir`, then lists which processes' files it sees
-    (retrying for `wait_s`: network file systems publish new files with a delay)."""
+    (retrying for `wait_s`: network file systems publish new files with a delay).
+    Returns (ranks seen, None) or ([], the error) when this process cannot write or list there;
+    every process reaches the barrier either way, so one failing process hangs nobody."""
     folder = osp.join(work_dir, '.dist_check', run_id)
-    os.makedirs(folder, exist_ok=True)
-    with open(osp.join(folder, f'rank{rank}'), 'w') as f:
-        f.write(socket.gethostname())
+    error = None
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(osp.join(folder, f'rank{rank}'), 'w') as f:
+            f.write(socket.gethostname())
+    except OSError as e:
+        error = f'cannot write into {work_dir}: {e}'
     barrier()
     deadline = time.monotonic() + wait_s
-    while True:
-        seen = sorted(int(n[4:]) for n in os.listdir(folder) if n.startswith('rank'))
+    while error is None:
+        try:
+            seen = sorted(int(n[4:]) for n in os.listdir(folder) if n.startswith('rank'))
+        except OSError as e:
+            error = f'cannot list {folder}: {e}'
+            break
         if len(seen) == world_size or time.monotonic() > deadline:
-            return seen
+            return seen, None
         time.sleep(0.5)
+    return [], error
 
 
 def bandwidth(all_reduce, device, size_mb, world_size, iters=5):
@@ -271,7 +287,8 @@ def main(argv=None):
     facts['all_reduce_ok'] = bool(torch.all(value == world_size * (world_size + 1) / 2))
     if work_dir:
         run_id = gather(uuid.uuid4().hex[:12])[0]  # rank 0's
-        facts['seen'] = check_work_dir(work_dir, run_id, rank, world_size, barrier)
+        facts['seen'], facts['work_dir_error'] = check_work_dir(work_dir, run_id, rank,
+                                                                world_size, barrier)
     facts = gather(facts)
     errors, warnings = find_problems(facts, data_root, work_dir, num_workers)
     bad = [r for r, f in enumerate(facts) if not f['all_reduce_ok']]
