@@ -19,6 +19,7 @@
 #      where the Runner's iteration time goes beyond the bare step; the data pipeline's images/s
 #      per worker and per DataLoader, Pillow's crop vs the torch crop (benchmark_data.py); 20
 #      steps of the one-GPU config (2048 images in 8 micro-batches: memory, finite, teacher);
+#      the distributed preflight (tools/dist_check.sh) with one process per GPU of the node;
 #   5. benchmark_step.py --compile all: ViT-S MimCo eager vs torch.compile (teacher + student);
 #   6. the same with CUDA graphs for the teacher (--compile teacher --compile-mode reduce-overhead).
 # Every stage writes its log under --out (default work_dirs/gpu_check); the summary is
@@ -152,6 +153,13 @@ stage data 300 "$PY" tools/analysis/benchmark_data.py configs/mimco/vit-s_100e.p
   --backends cv2 --crop-backends pillow torch --loader-workers "$(( $(nproc) - 2 ))" \
   --json "$OUT_DIR/data.json" \
   && grep '^\[data\]' "$OUT_DIR/data.log" | sed 's/^/    /' >> "$SUMMARY"
+
+# 4e. the distributed preflight with one process per GPU of this node (NCCL): shared work dir,
+# versions, GPU per process, and the all-reduce bandwidth at the ViT gradient sizes (2+ GPUs)
+GPUS=$("$PY" -c 'import torch; print(max(torch.cuda.device_count(), 1))')
+stage dist_check 180 env PYTHON="$PY" PORT=29561 bash tools/dist_check.sh "$GPUS" \
+  --work-dir /tmp/mimco_dist_check --json "$OUT_DIR/dist_check.json" \
+  && grep -E '^(all-reduce|verdict|ERROR|warning)' "$OUT_DIR/dist_check.log" | sed 's/^/    /' >> "$SUMMARY"
 
 # 5. torch.compile of teacher and student (last: compiling is the slowest stage)
 stage bench_compile 400 "$PY" tools/analysis/benchmark_step.py --batch "$BATCH" --warmup 3 \
