@@ -1,7 +1,8 @@
-"""Each released-teacher config (DINO, iBOT, DINOv2, CLIP) trains: a tiny file in the release's official
-layout goes through its converter into the config's teacher (shrunk to CPU size, every other
-option kept: CLIP's pre-norm, QuickGELU, projection and normalisation), and MimCo steps on it
-with finite losses, a moving student and a bit-identical teacher."""
+"""Each released-teacher config (DINO, iBOT, DINOv2, CLIP) trains: a tiny file in the release's
+official layout goes through its converter into the config's teacher (shrunk to CPU size, every
+other option kept: CLIP's pre-norm, QuickGELU, projection and normalisation; DINOv2's layer scale
+and its own input size), and MimCo steps on it with finite losses, a moving student and a
+bit-identical teacher."""
 import pytest
 import torch
 from mmpretrain.registry import MODELS

@@ -17,7 +17,7 @@ A full disk (or quota) is the other way a long run ends at a checkpoint: the wri
 ENOSPC / EDQUOT, which upstream reports as a bare `[Errno 28]` from deep inside torch.save. Here
 the partial file is removed and the error names the file, its size, the space left and which
 checkpoint to resume from; and after each checkpoint written, a warning says when the space left
-would not hold another one of the same size, while there is still time to act.
+would not hold two more of the same size, while there is still time to act.
 """
 import errno
 import glob
@@ -104,9 +104,10 @@ def warn_if_next_checkpoint_may_not_fit(target, size):
         return
     from mmengine.logging import print_log
     print_log(f'low disk space: after writing {target} ({_gib(size)}), {_gib(free)} is left in '
-              f'{osp.dirname(target)}, room for fewer than two more checkpoints of this size. Training '
-              f'stops with an error at the next checkpoint that does not fit (no checkpoint is '
-              f'lost then); free space or lower max_keep_ckpts now', logger='current', level=30)
+              f'{osp.dirname(target)}, room for fewer than two more checkpoints of this size. '
+              f'Training stops with an error at the next checkpoint that does not fit (no '
+              f'checkpoint is lost then); free space or lower max_keep_ckpts now',
+              logger='current', level=30)
 
 
 def put(self, obj, filepath):

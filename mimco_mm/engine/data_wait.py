@@ -54,8 +54,8 @@ def data_wait_advice(data_s, iter_s, num_workers, cores, local_processes):
     share = data_s / iter_s
     compute_s = max(iter_s - data_s, 1e-9)
     lines = [f'waiting for data {share:.0%} of each iteration (median {data_s:.3f} s of '
-             f'{iter_s:.3f} s): with a loader that kept up, training would run {iter_s / compute_s:.2f}x '
-             f'as fast.']
+             f'{iter_s:.3f} s): with a loader that kept up, training would run '
+             f'{iter_s / compute_s:.2f}x as fast.']
     cores_each = max(cores // max(local_processes, 1), 1)
     if num_workers == 0:
         lines.append(f'The loader runs in the training process (num_workers=0); {cores_each} '

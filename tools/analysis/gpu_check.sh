@@ -159,7 +159,8 @@ stage data 300 "$PY" tools/analysis/benchmark_data.py configs/mimco/vit-s_100e.p
 GPUS=$("$PY" -c 'import torch; print(max(torch.cuda.device_count(), 1))')
 stage dist_check 180 env PYTHON="$PY" PORT=29561 bash tools/dist_check.sh "$GPUS" \
   --work-dir /tmp/mimco_dist_check --json "$OUT_DIR/dist_check.json" \
-  && grep -E '^(all-reduce|verdict|ERROR|warning)' "$OUT_DIR/dist_check.log" | sed 's/^/    /' >> "$SUMMARY"
+  && grep -E '^(all-reduce|verdict|ERROR|warning)' "$OUT_DIR/dist_check.log" \
+  | sed 's/^/    /' >> "$SUMMARY"
 
 # 5. torch.compile of teacher and student (last: compiling is the slowest stage)
 stage bench_compile 400 "$PY" tools/analysis/benchmark_step.py --batch "$BATCH" --warmup 3 \

@@ -70,6 +70,18 @@ def resample_pos_embed(pos: torch.Tensor, grid: int) -> torch.Tensor:
     return torch.cat([pos[:, :1], patch], dim=1)
 
 
+def resize_for(state: dict, img_size: int) -> dict:
+    """Replace `backbone.pos_embed` of `state` by its resampling (`resample_pos_embed`) for
+    `img_size` px inputs; returns what the converted file's meta records about it."""
+    patch = state['backbone.patch_embed.projection.weight'].shape[-1]
+    if img_size % patch:
+        raise ValueError(f'--img-size {img_size} is not a multiple of the patch size {patch}')
+    pos = state['backbone.pos_embed']
+    state['backbone.pos_embed'] = resample_pos_embed(pos, img_size // patch)
+    return dict(from_tokens=pos.shape[1], to_tokens=state['backbone.pos_embed'].shape[1],
+                method='bicubic, scale (grid + 0.1) / M, no antialiasing (DINO / DINOv2)')
+
+
 def architecture(state: dict, num_heads: int, vit_type: str = 'VisionTransformer',
                  load: bool = True, **vit_kwargs) -> dict:
     """Build the mmpretrain ViT (`vit_type`, plus `vit_kwargs` such as CLIP's `pre_norm`) that
@@ -129,16 +141,7 @@ def run(argv, description, fmt, load, heads_from=None, rename=to_mmpretrain, vit
                   load_checkpoint_file(args.src, extra_globals=[argparse.Namespace]))
     backbone, other, drop = load(checkpoint)
     state, dropped = rename(backbone, drop)
-    resampled = None
-    if getattr(args, 'img_size', None):
-        patch = state['backbone.patch_embed.projection.weight'].shape[-1]
-        if args.img_size % patch:
-            raise ValueError(f'--img-size {args.img_size} is not a multiple of the patch size '
-                             f'{patch}')
-        pos = state['backbone.pos_embed']
-        state['backbone.pos_embed'] = resample_pos_embed(pos, args.img_size // patch)
-        resampled = dict(from_tokens=pos.shape[1], to_tokens=state['backbone.pos_embed'].shape[1],
-                         method='bicubic, scale (grid + 0.1) / M, no antialiasing (DINO / DINOv2)')
+    resampled = resize_for(state, args.img_size) if getattr(args, 'img_size', None) else None
     heads = args.num_heads or (heads_from(checkpoint) if heads_from else None)
     if heads is None:
         raise ValueError(f'{args.src}: pass --num-heads (the file does not say; ViT-S has 6 in '
