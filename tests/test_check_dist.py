@@ -33,6 +33,7 @@ def test_each_kind_of_problem_is_named():
     facts[3]['seen'] = [2, 3]
     facts[3]['data'] = None  # data missing on one rank
     facts[2]['data'] = dict(entries=999, sha256='d2')  # and different on another
+    facts[0]['all_reduce_ok'] = False
     errors, _ = check_dist.find_problems(facts, '/data', '/work')
     text = '\n'.join(errors)
     assert 'ranks [0, 1] share one GPU (cuda:0 on node0)' in text
@@ -40,7 +41,8 @@ def test_each_kind_of_problem_is_named():
     assert 'rank 2 (node1) does not see the files of ranks [0, 1]' in text
     assert 'data root /data does not exist on ranks [3]' in text
     assert '1000 entries on ranks [0, 1]; 999 entries on ranks [2]' in text
-    assert len(errors) == 6
+    assert 'all-reduce returned a wrong sum on ranks [0]' in text
+    assert len(errors) == 7
 
 
 def test_mixed_devices_are_an_error_and_too_many_workers_a_warning():

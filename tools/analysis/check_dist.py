@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import shutil
 import socket
 import sys
 import time
@@ -78,9 +79,13 @@ def local_facts(data_root=None):
 
 def find_problems(facts, data_root=None, work_dir=None, num_workers=None):
     """(errors, warnings): lists of sentences about the gathered `facts` (one dict per rank,
-    rank order, each with `seen` = the ranks whose work-dir file this rank saw, when checked)."""
+    rank order; `seen` = the ranks whose work-dir file this rank saw, when checked, and
+    `all_reduce_ok` = whether its all-reduce returned the right sum)."""
     errors, warnings = [], []
     ranks = range(len(facts))
+    wrong = [r for r in ranks if not facts[r].get('all_reduce_ok', True)]
+    if wrong:
+        errors.append(f'all-reduce returned a wrong sum on ranks {wrong}')
     by_gpu = {}
     for r in ranks:
         if facts[r]['gpu_uuid']:
@@ -291,19 +296,14 @@ def main(argv=None):
                                                                 world_size, barrier)
     facts = gather(facts)
     errors, warnings = find_problems(facts, data_root, work_dir, num_workers)
-    bad = [r for r, f in enumerate(facts) if not f['all_reduce_ok']]
-    if bad:
-        errors.append(f'all-reduce returned a wrong sum on ranks {bad}')
     timings = {}
     if distributed and world_size > 1 and not args.no_bandwidth:
-        sizes = GRADIENTS_MB if device.type == 'cuda' else {'ViT-S': GRADIENTS_MB['ViT-S']}
-        for name in sizes:
+        for name in (GRADIENTS_MB if device.type == 'cuda' else ['ViT-S']):  # gloo is slow
             timings[name] = bandwidth(torch_dist.all_reduce, device, GRADIENTS_MB[name],
                                       world_size)
     barrier()
     if rank == 0:
         if work_dir:
-            import shutil
             shutil.rmtree(osp.join(work_dir, '.dist_check'), ignore_errors=True)
         print(report(facts, errors, warnings, work_dir, data_root, timings), flush=True)
         if args.json:
