@@ -182,18 +182,20 @@ def timm_dinov2_s():
     return model.eval()
 
 
-def assert_same_features(timm_model, checkpoint, size):
+def assert_same_features(timm_model, checkpoint, size, registers=0):
     """Our teacher loading `checkpoint` at `size` px gives `timm_model`'s patch tokens and CLS
-    token (both after the final norm) on the same image."""
+    token (both after the final norm) on the same image; `registers`: a RegisterViT teacher."""
     from mimco_mm.models.teacher import ContrastiveTeacher
-    teacher = ContrastiveTeacher(backbone=dict(
-        type='VisionTransformer', arch='deit-small', img_size=size, patch_size=14,
-        layer_scale_init_value=1e-5, out_type='raw'), checkpoint=checkpoint)
+    backbone = dict(type='VisionTransformer', arch='deit-small', img_size=size, patch_size=14,
+                    layer_scale_init_value=1e-5, out_type='raw')
+    if registers:
+        backbone.update(type='RegisterViT', num_register_tokens=registers)
+    teacher = ContrastiveTeacher(backbone=backbone, checkpoint=checkpoint)
     images = torch.randn(1, 3, size, size)
     with torch.no_grad():
-        tokens = timm_model.forward_features(images)
+        tokens = timm_model.forward_features(images)  # CLS, registers, patches
         targets = teacher(images)
-    torch.testing.assert_close(targets.patch, tokens[:, 1:], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(targets.patch, tokens[:, 1 + registers:], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(targets.global_, tokens[:, 0], rtol=1e-4, atol=1e-4)
 
 
@@ -242,7 +244,7 @@ def test_dinov2_converts_to_the_features_it_computes_at_its_size_and_at_ours(tim
                            checkpoint=str(tmp_path / '196.pth'))
 
 
-def test_dinov2_chunked_blocks_read_and_registers_or_swiglu_refused(tmp_path):
+def test_dinov2_chunked_blocks_read_and_swiglu_refused(tmp_path):
     from tools.model_converters import dinov2_to_mmpretrain
     torch.manual_seed(0)
     vit = dict(cls_token=torch.randn(1, 1, 128), pos_embed=torch.randn(1, 5, 128),
@@ -270,9 +272,6 @@ def test_dinov2_chunked_blocks_read_and_registers_or_swiglu_refused(tmp_path):
 
     flat = {k.replace('backbone.', '').replace('blocks.0.', 'blocks.'): v
             for k, v in chunked.items() if k.startswith('backbone.')}
-    torch.save({**flat, 'register_tokens': torch.zeros(1, 4, 128)}, tmp_path / 'reg4.pth')
-    with pytest.raises(ValueError, match='register tokens'):
-        dinov2_to_mmpretrain.main([str(tmp_path / 'reg4.pth'), str(tmp_path / 'x.pth')])
     swiglu = {k.replace('mlp.fc1.', 'mlp.w12.'): v for k, v in flat.items()}
     torch.save(swiglu, tmp_path / 'giant.pth')
     with pytest.raises(ValueError, match='SwiGLU'):
@@ -281,3 +280,51 @@ def test_dinov2_chunked_blocks_read_and_registers_or_swiglu_refused(tmp_path):
     with pytest.raises(ValueError, match='not a multiple of the patch size 14'):
         dinov2_to_mmpretrain.main([str(tmp_path / 'train.pth'), str(tmp_path / 'x.pth'),
                                    '--img-size', '200'])
+
+
+def test_dinov2_with_registers_converts_to_the_features_timm_computes(tmp_path):
+    """A *_reg4 release: timm's `vit_small_patch14_reg4_dinov2` holds the same network with the
+    CLS token's position entry folded into the CLS token (timm's own DINOv2 conversion), so the
+    release is rebuilt from it with a random position entry for CLS."""
+    import timm
+    import torch.nn.functional as F
+    from mimco_mm.models.teacher import ContrastiveTeacher
+    from tools.model_converters import dinov2_to_mmpretrain
+    torch.manual_seed(0)
+    model = timm.create_model('vit_small_patch14_reg4_dinov2', pretrained=False,
+                              img_size=518).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if 'norm' in name or name.endswith('bias') or '.gamma' in name or 'reg_' in name:
+                p.uniform_(-0.5, 1.5)
+    timm_state = dict(model.state_dict())
+    cls_pos = torch.randn(1, 1, 384)
+    release = {k: v for k, v in timm_state.items() if k not in ('reg_token', 'cls_token',
+                                                                'pos_embed')}
+    release.update(register_tokens=timm_state['reg_token'],
+                   cls_token=timm_state['cls_token'] - cls_pos,
+                   pos_embed=torch.cat([cls_pos, timm_state['pos_embed']], dim=1),
+                   mask_token=torch.zeros(1, 384))
+    src = str(tmp_path / 'dinov2_vits14_reg4_pretrain.pth')
+    torch.save(release, src)
+
+    dinov2_to_mmpretrain.main([src, str(tmp_path / 'native.pth')])
+    assert_same_features(model, str(tmp_path / 'native.pth'), 518, registers=4)
+    meta = torch.load(tmp_path / 'native.pth', weights_only=True)['meta']
+    assert meta['architecture']['backbone']['num_extra_tokens'] == 5
+
+    # at 196 px: the position embedding resampled as DINOv2 does (registers have none)
+    dinov2_to_mmpretrain.main([src, str(tmp_path / '196.pth'), '--img-size', '196'])
+    grid = timm_state['pos_embed'].reshape(1, 37, 37, 384).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, scale_factor=(14.1 / 37, 14.1 / 37), mode='bicubic')
+    at_196 = timm.create_model('vit_small_patch14_reg4_dinov2', pretrained=False,
+                               img_size=196).eval()
+    at_196.load_state_dict({**timm_state, 'pos_embed': grid.flatten(2).transpose(1, 2)})
+    assert_same_features(at_196, str(tmp_path / '196.pth'), 196, registers=4)
+
+    # a plain ViT teacher config refuses the file (it has no place for the registers)
+    with pytest.raises(KeyError, match=r"unexpected \['register_tokens'\]"):
+        ContrastiveTeacher(backbone=dict(type='VisionTransformer', arch='deit-small',
+                                         img_size=196, patch_size=14, out_type='raw',
+                                         layer_scale_init_value=1e-5),
+                           checkpoint=str(tmp_path / '196.pth'))

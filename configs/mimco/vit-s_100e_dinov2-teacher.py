@@ -1,11 +1,14 @@
 # MimCo stage 2 with DINOv2's ViT-S/14 as the teacher (Oquab et al., arXiv 2304.07193), instead of
 # our MoCo v3: same student (ViT-S/16 at 224), data, schedule and losses as vit-s_100e.py.
 #
-# Teacher checkpoint: DINOv2's torch.hub release without registers (the *_reg4 files have
-# register tokens, which mmpretrain's ViT lacks; the converter refuses them):
+# Teacher checkpoint: DINOv2's torch.hub release:
 #   https://dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth
 #   python tools/model_converters/dinov2_to_mmpretrain.py dinov2_vits14_pretrain.pth \
 #       checkpoints/dinov2_vit-s14_teacher.pth --img-size 196
+# The release with registers (dinov2_vits14_reg4_pretrain.pth, same command) needs
+#   --cfg-options model.teacher.backbone.type=RegisterViT \
+#       model.teacher.backbone.num_register_tokens=4
+# (a plain ViT refuses that file: its register tokens would have nowhere to go).
 # Architecture: ViT-S (6 heads, 12 blocks, LN eps 1e-6) with patch 14 and layer scale; the
 # checkpoint records both, and a teacher config without them is an error.
 # Input: the teacher sees the student's 224-px crop resized to 196 px (bicubic, antialiased,

@@ -7,10 +7,11 @@ from .micro_batches import MicroBatchDDP
 from .mimco_vit import MimCoViT
 from .moby import MoBY, MoBYHead
 from .projector import MLPProjector, ProjectionMatrix
+from .register_vit import RegisterViT
 from .teacher import ContrastiveTeacher, TeacherTargets
 
 __all__ = [
     'ContrastiveTeacher', 'FeatureRegressionLoss', 'ImageInfoNCE', 'MicroBatchDDP',
     'MIMDataPreprocessor', 'MimCo', 'MimCoHead', 'MimCoViT', 'MLPProjector', 'MoBY', 'MoBYHead',
-    'PatchInfoNCE', 'ProjectionMatrix', 'TeacherTargets',
+    'PatchInfoNCE', 'ProjectionMatrix', 'RegisterViT', 'TeacherTargets',
 ]

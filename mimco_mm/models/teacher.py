@@ -84,7 +84,8 @@ def check_position_grid(backbone: torch.nn.Module, pos_embed, source: str) -> No
         return
     projection = getattr(getattr(backbone, 'patch_embed', None), 'projection', None)
     patch = projection.kernel_size[0] if projection is not None else None
-    extra = getattr(backbone, 'num_extra_tokens', 1)
+    # entries of the embedding beyond the patch grid (CLS; RegisterViT's registers have none)
+    extra = own.shape[1] - backbone.patch_resolution[0] * backbone.patch_resolution[1]
 
     def grid(tokens):
         side = int(round((tokens - extra) ** 0.5))

@@ -9,6 +9,7 @@ import re
 NAME_PAIRS = [
     ('cls_token', 'cls_token'),
     ('pos_embed', 'pos_embed'),
+    ('register_tokens', 'register_tokens'),  # DINOv2 *_reg4 (mimco_mm/models/register_vit.py)
     ('patch_embed.proj.', 'patch_embed.projection.'),
     ('blocks.{i}.norm1.', 'layers.{i}.ln1.'),
     ('blocks.{i}.norm2.', 'layers.{i}.ln2.'),

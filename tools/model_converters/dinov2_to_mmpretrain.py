@@ -11,8 +11,9 @@ itself does at another size (vit_release.resample_pos_embed); 196 px gives the 1
 16-px student at 224. `mask_token` (the masked-image-modelling token of DINOv2's iBOT loss) does
 not compute features: left out and printed. Training checkpoints with chunked blocks
 (`blocks.<chunk>.<i>.`, FSDP) are read too. Heads: DINOv2 uses 64 channels per head (ViT-S 6,
-B 12, L 16, g 24), or --num-heads. Not supported, with an error: the `_reg4` releases (register
-tokens, which mmpretrain's ViT does not have) and ViT-g (SwiGLU feed-forward).
+B 12, L 16, g 24), or --num-heads. The `_reg4` releases keep their `register_tokens` and load
+into `RegisterViT` (mimco_mm/models/register_vit.py). Not supported, with an error: ViT-g
+(SwiGLU feed-forward, which mmpretrain's ViT does not have).
 """
 import os.path as osp
 import re
@@ -29,11 +30,6 @@ def load(checkpoint):
     backbone, other = backbone_state(checkpoint, keys=keys)
     # FSDP chunks pad with Identity, so `blocks.<chunk>.<i>.` keeps the global block index i
     backbone = {re.sub(r'^blocks\.\d+\.(\d+)\.', r'blocks.\1.', k): v for k, v in backbone.items()}
-    if 'register_tokens' in backbone:
-        raise ValueError(f'register_tokens {tuple(backbone["register_tokens"].shape)}: a DINOv2 '
-                         f'release with registers (*_reg4); mmpretrain\'s VisionTransformer has no '
-                         f'register tokens, so its features cannot be reproduced. Use the release '
-                         f'without registers (dinov2_vit*14_pretrain.pth)')
     swiglu = sorted(k for k in backbone if '.mlp.w12.' in k or '.mlp.w3.' in k)
     if swiglu:
         raise ValueError(f'{swiglu[0]}: a SwiGLU feed-forward (DINOv2 ViT-g), which mmpretrain\'s '

@@ -86,8 +86,8 @@ def architecture(state: dict, num_heads: int, vit_type: str = 'VisionTransformer
                  load: bool = True, **vit_kwargs) -> dict:
     """Build the mmpretrain ViT (`vit_type`, plus `vit_kwargs` such as CLIP's `pre_norm`) that
     the `backbone.*` tensors of `state` fit, load them strictly (unless `load` is False) and
-    describe it (mimco_mm/architecture.py). Layer scale is read from the tensors (its init value
-    is then irrelevant: the weights replace it)."""
+    describe it (mimco_mm/architecture.py). Layer scale and register tokens are read from the
+    tensors (layer scale's init value is then irrelevant: the weights replace it)."""
     from mmpretrain.registry import MODELS
 
     from mimco_mm.architecture import describe
@@ -100,6 +100,9 @@ def architecture(state: dict, num_heads: int, vit_type: str = 'VisionTransformer
         raise ValueError(f'{num_heads} heads do not divide {embed_dims} channels')
     if any(k.endswith('.attn.gamma1.weight') for k in state):
         vit_kwargs.setdefault('layer_scale_init_value', 1e-5)
+    if 'backbone.register_tokens' in state:  # DINOv2 *_reg4
+        vit_type = 'RegisterViT'
+        vit_kwargs['num_register_tokens'] = state['backbone.register_tokens'].shape[1]
     model = MODELS.build(dict(type=vit_type, arch=dict(
         embed_dims=embed_dims, num_layers=num_layers, num_heads=num_heads,
         feedforward_channels=ffn), img_size=grid * patch, patch_size=patch, **vit_kwargs))
