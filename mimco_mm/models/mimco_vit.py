@@ -11,6 +11,8 @@ from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from .vit_blocks import run_blocks
+
 
 @MODELS.register_module()
 class MimCoViT(VisionTransformer):
@@ -62,11 +64,4 @@ class MimCoViT(VisionTransformer):
                                  num_extra_tokens=self.num_extra_tokens)
         x = self.pre_norm(self.drop_after_pos(x))
 
-        outs = []
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i == len(self.layers) - 1 and self.final_norm:
-                x = self.ln1(x)
-            if i in self.out_indices:
-                outs.append(self._format_output(x, patch_resolution))
-        return tuple(outs)
+        return run_blocks(self, x, patch_resolution)
