@@ -34,14 +34,16 @@ def clip_release(path):
     return dict(embed_dims=128, num_layers=2, num_heads=2, feedforward_channels=512), 24
 
 
-def dinov2_release(path):
+def dinov2_release(path, registers=0):
     """A tiny DINOv2-style ViT (layer scale, 64 channels per head) at 7-px patches on 28 px: the
     config's 14-px patches at 196 px for a 16-px student at 224, scaled to the tests' 8-px
-    student patches at 32 px (4 x 4 grids on both sides); with the release's `mask_token`."""
+    student patches at 32 px (4 x 4 grids on both sides); with the release's `mask_token` and,
+    as the *_reg4 releases, `registers` register tokens."""
     from timm.models.vision_transformer import VisionTransformer
     vit = VisionTransformer(img_size=28, patch_size=7, embed_dim=128, depth=2, num_heads=2,
                             init_values=1e-5, num_classes=0)
-    torch.save({**vit.state_dict(), 'mask_token': torch.zeros(1, 128)}, path)
+    extra = {'register_tokens': torch.randn(1, registers, 128)} if registers else {}
+    torch.save({**vit.state_dict(), 'mask_token': torch.zeros(1, 128), **extra}, path)
     return dict(embed_dims=128, num_layers=2, num_heads=2, feedforward_channels=512), 128
 
 
@@ -51,18 +53,23 @@ RELEASES = {
                                    lambda path: timm_release(path, ibot=True)),
     'vit-b_100e_clip-teacher.py': ('clip_to_mmpretrain', [], clip_release),
     'vit-s_100e_dinov2-teacher.py': ('dinov2_to_mmpretrain', [], dinov2_release),
+    # the reg4 release with the two options the config's header gives for it
+    'vit-s_100e_dinov2-teacher.py reg4': (
+        'dinov2_to_mmpretrain', [], lambda path: dinov2_release(path, registers=4),
+        {'model.teacher.backbone.type': 'RegisterViT',
+         'model.teacher.backbone.num_register_tokens': 4}),
 }
 
 
 @pytest.mark.parametrize('config', sorted(RELEASES))
 def test_a_mimco_step_runs_with_each_released_teacher(config, tmp_path):
     import importlib
-    converter, extra, make = RELEASES[config]
+    converter, extra, make, *options = RELEASES[config]
     src, dst = str(tmp_path / 'release.pth'), str(tmp_path / 'teacher.pth')
     teacher_arch, global_dims = make(src)
     importlib.import_module(f'tools.model_converters.{converter}').main([src, dst, *extra])
 
-    cfg = load_config(f'{ROOT}/configs/mimco/{config}')
+    cfg = load_config(f'{ROOT}/configs/mimco/{config.split()[0]}', *options)
     model_cfg = cfg.model.to_dict()
     teacher = model_cfg['teacher']
     assert teacher['checkpoint'].startswith('checkpoints/')  # the header's convert command
@@ -101,6 +108,11 @@ def test_a_mimco_step_runs_with_each_released_teacher(config, tmp_path):
     if 'dinov2' in config:  # the teacher sees the batch at its own size
         assert model.target_generator.input.size == 28
         assert model.target_generator.backbone.patch_resolution == (4, 4)
+    if 'reg4' in config:  # registers loaded, and left out of the patch targets
+        from mimco_mm.models import RegisterViT
+        assert isinstance(model.target_generator.backbone, RegisterViT)
+        with torch.no_grad():
+            assert model.target_generator(images).patch.shape[1] == 16
     if 'clip' in config:  # CLIP's statistics reach the teacher, and its projection is the target
         assert model.target_generator.input is not None
         assert model.target_generator.input.student_known
