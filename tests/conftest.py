@@ -130,15 +130,20 @@ def run_train(config, work_dir, *options, resume=False, knn_monitor=False):
     dir's last checkpoint) or a checkpoint path. The CPU configs' KNNMonitorHook (it needs a
     val/ split and 20 bank images) is off unless `knn_monitor`."""
     from tools import train as train_tool
-    from tools._common import ROOT
+    from tools._common import ROOT, load_config
     if not knn_monitor:
         options += tuple(monitor_off(config))
     # a unique experiment name: MMEngine caches its logger and visualizer by name (the start
-    # time to the second), so two runs started in one second would log into the first's folder
+    # time to the second), so two runs started in one second would log into the first's folder;
+    # mmdet's and mmseg's configs name their visualizer 'visualizer' outright, so every run of
+    # theirs after the first would log its scalars into the first run's folder
     global _RUNS
     _RUNS += 1
+    name = f'run{_RUNS}_{osp.basename(str(work_dir))}'
     argv = [osp.join(ROOT, config), '--work-dir', str(work_dir), '--cfg-options', *FAST_LOADING,
-            f'experiment_name=run{_RUNS}_{osp.basename(str(work_dir))}', *options]
+            f'experiment_name={name}', *options]
+    if 'name' in load_config(osp.join(ROOT, config)).get('visualizer', {}):
+        argv.append(f'visualizer.name={name}')
     if resume:  # True: the work dir's last checkpoint; a path: that checkpoint
         argv[1:1] = ['--resume'] + ([str(resume)] if resume is not True else [])
     return train_tool.main(argv)

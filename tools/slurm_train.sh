@@ -3,7 +3,7 @@
 # GPUS (total, default 8), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS from the environment.
 #
 # Preemption-safe: Slurm sends SIGUSR1 to every task SIGNAL_AHEAD seconds (default 300) before
-# the time limit; PreemptionCheckpointHook (in every pre-training config) then writes iter_N.pth
+# the time limit; PreemptionCheckpointHook (in every training config) then writes iter_N.pth
 # at the next iteration boundary and exits with code 75. This script answers 75 (also what a
 # preemption's SIGTERM produces) by requeueing the job (`scontrol requeue`, REQUEUE=0 turns it
 # off); the requeued job passes --resume and continues from that checkpoint, exactly.

@@ -24,10 +24,12 @@ _base_ = [
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
     '../_base_/models/vit-s_detection.py',  # backbone + neck, shared with the Mask R-CNN config
+    '../_base_/long_runs.py',
 ]
 custom_imports = dict(imports=['mimco_mm', 'mimco_mm.det'], allow_failed_imports=False)
-# NaN / Inf steps are skipped; 3 in a row stop the run (mimco_mm/engine/nonfinite_guard.py).
-custom_hooks = [dict(type='NonFiniteGuardHook', max_consecutive=3, action='stop')]
+# Long runs (../_base_/long_runs.py): NaN / Inf guard, a resumable checkpoint every 20 min
+# and on preemption; this loop resumes them exactly (no batch trained or loaded twice).
+train_cfg = dict(type='ResumableEpochBasedTrainLoop')
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # the box heads' norm (iBOT: SyncBN)
 

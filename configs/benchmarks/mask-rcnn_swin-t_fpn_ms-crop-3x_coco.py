@@ -5,10 +5,11 @@
 #   tools/dist_train.sh configs/benchmarks/mask-rcnn_swin-t_fpn_ms-crop-3x_coco.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/mimco/swin-t_100e/epoch_100.pth
 _base_ = ['mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
-          '../_base_/models/swin-t_transfer.py']
+          '../_base_/models/swin-t_transfer.py', '../_base_/long_runs.py']
 custom_imports = dict(imports=['mimco_mm', 'mimco_mm.det'], allow_failed_imports=False)
-# NaN / Inf steps are skipped; 3 in a row stop the run (mimco_mm/engine/nonfinite_guard.py).
-custom_hooks = [dict(type='NonFiniteGuardHook', max_consecutive=3, action='stop')]
+# Long runs (../_base_/long_runs.py): NaN / Inf guard, a resumable checkpoint every 20 min
+# and on preemption; this loop resumes them exactly (no batch trained or loaded twice).
+train_cfg = dict(type='ResumableEpochBasedTrainLoop')
 
 model = dict(backbone={{_base_.swin_t_student}})
 optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')

@@ -10,10 +10,11 @@
 #   tools/dist_train.sh configs/benchmarks/upernet_swin-t_8xb2-160k_ade20k-512x512.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/mimco/swin-t_100e/epoch_100.pth
 _base_ = ['mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py',
-          '../_base_/models/swin-t_transfer.py']
+          '../_base_/models/swin-t_transfer.py', '../_base_/long_runs.py']
 custom_imports = dict(imports=['mimco_mm', 'mimco_mm.seg'], allow_failed_imports=False)
-# NaN / Inf steps are skipped; 3 in a row stop the run (mimco_mm/engine/nonfinite_guard.py).
-custom_hooks = [dict(type='NonFiniteGuardHook', max_consecutive=3, action='stop')]
+# Long runs (../_base_/long_runs.py): NaN / Inf guard, a resumable checkpoint every 20 min
+# and on preemption; this loop resumes them exactly (no batch trained or loaded twice).
+train_cfg = dict(type='ResumableIterBasedTrainLoop')
 
 model = dict(pretrained=None,  # mmseg would copy it into the backbone; ours takes init_cfg
              backbone={{_base_.swin_t_student_seg}})

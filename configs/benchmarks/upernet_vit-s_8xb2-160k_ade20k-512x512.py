@@ -18,10 +18,12 @@ _base_ = [
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_160k.py',
+    '../_base_/long_runs.py',
 ]
 custom_imports = dict(imports=['mimco_mm', 'mimco_mm.seg'], allow_failed_imports=False)
-# NaN / Inf steps are skipped; 3 in a row stop the run (mimco_mm/engine/nonfinite_guard.py).
-custom_hooks = [dict(type='NonFiniteGuardHook', max_consecutive=3, action='stop')]
+# Long runs (../_base_/long_runs.py): NaN / Inf guard, a resumable checkpoint every 20 min
+# and on preemption; this loop resumes them exactly (no batch trained or loaded twice).
+train_cfg = dict(type='ResumableIterBasedTrainLoop')
 
 pretrained = 'work_dirs/mimco/vit-s_100e/epoch_100.pth'  # stage 2, student under `backbone.`
 vit_s = dict(embed_dims=384, num_layers=12, num_heads=6, feedforward_channels=1536)

@@ -5,10 +5,14 @@
 # cutmix 1.0, label smoothing 0.1, mean-pooled tokens.
 # Layer decay comes from mimco_mm's ViTLayerDecayConstructor (the same one detection and
 # segmentation use).
-_base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py'
+_base_ = ['mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py',
+          '../_base_/long_runs.py']
 custom_imports = dict(imports=['mimco_mm'], allow_failed_imports=False)
-# NaN / Inf steps are skipped; 3 in a row stop the run (mimco_mm/engine/nonfinite_guard.py).
-custom_hooks = [dict(type='NonFiniteGuardHook', max_consecutive=3, action='stop')]
+# Long runs (../_base_/long_runs.py): NaN / Inf guard, a resumable checkpoint every 20 min
+# and on preemption; this loop resumes them exactly (no batch trained or loaded twice).
+# (_delete_: mmpretrain's train_cfg has by_epoch=True, which names MMEngine's own loop)
+train_cfg = dict(_delete_=True, type='ResumableEpochBasedTrainLoop', max_epochs=100,
+                 val_interval=1)
 
 pretrained = 'work_dirs/mimco/vit-b_100e/epoch_100.pth'
 model = dict(backbone=dict(

@@ -4,10 +4,12 @@
 #
 #   tools/dist_train.sh configs/benchmarks/vit-s_linear-90e_in1k.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/mimco/vit-s_100e/epoch_100.pth
-_base_ = 'mmpretrain::mocov3/benchmarks/vit-small-p16_8xb128-linear-coslr-90e_in1k.py'
+_base_ = ['mmpretrain::mocov3/benchmarks/vit-small-p16_8xb128-linear-coslr-90e_in1k.py',
+          '../_base_/long_runs.py']
 custom_imports = dict(imports=['mimco_mm'], allow_failed_imports=False)
-# NaN / Inf steps are skipped; 3 in a row stop the run (mimco_mm/engine/nonfinite_guard.py).
-custom_hooks = [dict(type='NonFiniteGuardHook', max_consecutive=3, action='stop')]
+# Long runs (../_base_/long_runs.py): NaN / Inf guard, a resumable checkpoint every 20 min
+# and on preemption; this loop resumes them exactly (no batch trained or loaded twice).
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', val_interval=10)
 
 pretrained = 'work_dirs/mimco/vit-s_100e/epoch_100.pth'
 model = dict(
@@ -19,4 +21,3 @@ model = dict(
                       allow_unexpected=['mask_token'])))
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-train_cfg = dict(val_interval=10)

@@ -2,10 +2,12 @@
 sets; the sampler / dataset wrapper behind exact mid-epoch resume; Pillow's resize on torch's
 kernels."""
 from .bundled import export_mnist5k, export_photo_crops
-from .resumable import ResumableSampler, SeededDataset
+from .resumable import (ResumableBatchSampler, ResumableInfiniteSampler, ResumableSampler,
+                        SeededDataset)
 from .synthetic import make_ade_segmentation, make_coco_instances
 from .torch_resize import TorchRandomResizedCrop, resize_like_pillow
 
-__all__ = ['export_mnist5k', 'export_photo_crops', 'ResumableSampler', 'SeededDataset',
+__all__ = ['export_mnist5k', 'export_photo_crops', 'ResumableSampler', 'ResumableInfiniteSampler',
+           'ResumableBatchSampler', 'SeededDataset',
            'make_ade_segmentation', 'make_coco_instances', 'TorchRandomResizedCrop',
            'resize_like_pillow']

@@ -2,15 +2,19 @@
 
 `ResumableSampler` gives DefaultSampler's order (same permutation for the same seed and epoch,
 same padding and rank split) but yields keys `(epoch, replay, index)` and can start an epoch
-part-way. `SeededDataset` takes those keys and seeds every random generator from them before the
-pipeline runs, so a sample is augmented the same way whichever worker, process or restart loads it.
+part-way; `ResumableInfiniteSampler` does the same for InfiniteSampler's endless stream, and
+`ResumableBatchSampler` for a config's batch sampler (whole batches skipped, no image read).
+`SeededDataset` takes those keys and seeds every random generator from them before the pipeline
+runs, so a sample is augmented the same way whichever worker, process or restart loads it.
 """
-import torch.utils.data
-from mmengine.dataset import DefaultSampler
-from mmengine.registry import DATA_SAMPLERS
+import itertools
 
-from mimco_mm.seeding import (SAMPLE, get_global_rng_state, seed_everything,
-                                     set_global_rng_state)
+import torch.utils.data
+from mmengine.dataset import DefaultSampler, InfiniteSampler
+from mmengine.registry import DATA_SAMPLERS
+from torch.utils.data import Sampler
+
+from mimco_mm.seeding import SAMPLE, get_global_rng_state, seed_everything, set_global_rng_state
 
 
 @DATA_SAMPLERS.register_module()
@@ -58,6 +62,11 @@ class SeededDataset(torch.utils.data.Dataset):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
+    def get_data_info(self, key):
+        """The wrapped dataset's annotation of a key or plain index (mmdet's
+        AspectRatioBatchSampler reads image sizes through the sampler's dataset)."""
+        return self.dataset.get_data_info(key[2] if isinstance(key, tuple) else key)
+
     def __getitem__(self, key):
         if not isinstance(key, tuple):
             return self.dataset[key]
@@ -70,3 +79,66 @@ class SeededDataset(torch.utils.data.Dataset):
         finally:
             if saved is not None:
                 set_global_rng_state(saved)
+
+
+@DATA_SAMPLERS.register_module()
+class ResumableInfiniteSampler(InfiniteSampler):
+    """InfiniteSampler (the iteration-based configs' sampler) that can start part-way.
+
+    The same stream of indices per rank as InfiniteSampler (one generator seeded once, successive
+    permutations, split by rank), yielded as keys `(pass, replay, index)` for SeededDataset, with
+    `pass` the permutation the index comes from. Unlike InfiniteSampler, every `iter()` starts the
+    stream again (from `start_at`), so a resumed run reaches its position by counting indices,
+    not by loading the batches before it.
+
+    Args: as InfiniteSampler (dataset, shuffle, seed).
+    """
+
+    def __init__(self, dataset, shuffle=True, seed=None):
+        super().__init__(dataset, shuffle=shuffle, seed=seed)
+        self.replay = 0
+        self._start = 0
+
+    def start_at(self, samples):
+        """The next iterator skips this rank's first `samples` indices (one use)."""
+        if samples < 0:
+            raise ValueError(f'cannot start the stream at sample {samples}')
+        self._start = samples
+
+    def __iter__(self):
+        start, self._start = self._start, 0
+        for position, index in itertools.islice(enumerate(self._indices_of_rank()), start, None):
+            whole_stream_position = self.rank + position * self.world_size
+            yield (whole_stream_position // self.size, self.replay, index)
+
+
+@DATA_SAMPLERS.register_module()
+class ResumableBatchSampler(Sampler):
+    """Wraps a config's batch sampler (e.g. mmdet's AspectRatioBatchSampler) so that an epoch
+    can start after its first batches: those index lists are drawn and dropped, no image is read.
+
+    Args:
+        sampler: the index sampler (ResumableSampler / ResumableInfiniteSampler).
+        batch_size (int): images per batch and process.
+        inner (dict): the config's batch sampler, built with this sampler and batch size.
+    """
+
+    def __init__(self, sampler, batch_size, inner):
+        self.inner = DATA_SAMPLERS.build(inner, default_args=dict(sampler=sampler,
+                                                                  batch_size=batch_size))
+        self.sampler = sampler
+        self.batch_size = batch_size
+        self._start = 0
+
+    def start_at(self, batches):
+        """The next iterator skips its first `batches` batches (one use)."""
+        if batches < 0:
+            raise ValueError(f'cannot start at batch {batches}')
+        self._start = batches
+
+    def __iter__(self):
+        start, self._start = self._start, 0
+        return itertools.islice(iter(self.inner), start, None)
+
+    def __len__(self):
+        return len(self.inner)

@@ -7,9 +7,10 @@ from .phase_timer import IterPhaseTimerHook
 from .nonfinite_guard import NonFiniteCheckpointError, NonFiniteGuardHook, NonFiniteLossError
 from .preemption import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook, RunPreempted
 from .provenance_hook import ProvenanceHook
+from .resumable_iter_loop import ResumableIterBasedTrainLoop
 from .resumable_loop import ResumableEpochBasedTrainLoop
 
 __all__ = ['KNNMonitorHook', 'ViTLayerDecayConstructor', 'NonFiniteGuardHook', 'NonFiniteLossError',
            'NonFiniteCheckpointError', 'PreemptionCheckpointHook', 'PREEMPTED_EXIT_CODE',
-           'RunPreempted', 'ResumableEpochBasedTrainLoop', 'RecordArchitectureHook',
+           'RunPreempted', 'ResumableEpochBasedTrainLoop', 'ResumableIterBasedTrainLoop', 'RecordArchitectureHook',
            'ProvenanceHook', 'IterPhaseTimerHook', 'DataWaitMonitorHook']

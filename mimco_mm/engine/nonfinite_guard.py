@@ -12,7 +12,7 @@ With the guard:
 - after `max_consecutive` skipped steps in a row the run stops with an error naming the
   iteration, the loss terms and the last good checkpoint (`action='stop'`, the default), or
   rolls back to that checkpoint and replays with fresh random draws (`action='rollback'`,
-  needs ResumableEpochBasedTrainLoop; at most `max_rollbacks` times, then it stops);
+  needs a Resumable{Epoch,Iter}BasedTrainLoop; at most `max_rollbacks` times, then it stops);
 - a checkpoint that would hold a non-finite tensor is refused before anything is written.
 
 The gradient norm (before clipping) is logged as `grad_norm` every step, the loss scale as
@@ -190,8 +190,8 @@ class NonFiniteGuardHook(Hook):
         last_good = find_latest_checkpoint(runner.work_dir)
         if self.action == 'rollback' and last_good and self.rollbacks < self.max_rollbacks:
             if not hasattr(runner.train_loop, 'request_rollback'):
-                raise TypeError("NonFiniteGuardHook(action='rollback') needs "
-                                "train_cfg=dict(type='ResumableEpochBasedTrainLoop', ...)")
+                raise TypeError("NonFiniteGuardHook(action='rollback') needs train_cfg type "
+                                "'ResumableEpochBasedTrainLoop' or 'ResumableIterBasedTrainLoop'")
             self.rollbacks += 1
             self.consecutive = 0
             print_log(f'{self.max_consecutive} non-finite steps in a row at {where}: rolling '

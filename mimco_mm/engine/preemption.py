@@ -11,7 +11,7 @@
 
 All processes take the same decision (one scalar all-reduce per iteration), so every rank stops
 at the same iteration. Resuming from these checkpoints is exact with
-ResumableEpochBasedTrainLoop.
+ResumableEpochBasedTrainLoop and ResumableIterBasedTrainLoop (every training config uses one).
 """
 import atexit
 import functools

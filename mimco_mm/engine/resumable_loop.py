@@ -1,37 +1,156 @@
 """`ResumableEpochBasedTrainLoop`: MMEngine's epoch loop, plus checkpoints inside an epoch that
-resume exactly.
+resume exactly (its iteration-based partner is in resumable_iter_loop.py).
 
 MMEngine's own loop restarts the interrupted epoch from its first batch, and its data
 augmentation depends on which worker happened to load a sample, so neither a mid-epoch
 checkpoint nor a resume reproduces the uninterrupted run. This loop:
 
 - builds its dataloader with `ResumableSampler` (DefaultSampler's order; `DefaultSampler` in a
-  config is taken as that) and wraps the dataset in `SeededDataset` (mimco_mm/seeding.py);
+  config is taken as that), a config's batch sampler (mmdet's AspectRatioBatchSampler) wrapped
+  in `ResumableBatchSampler`, and the dataset wrapped in `SeededDataset` (mimco_mm/seeding.py);
 - seeds each step's randomness from (seed, replay, rank, iteration);
 - records in every checkpoint (key `loop_state`) how many batches of the current epoch are done,
-  and on resume skips exactly those (the sampler never loads them);
+  and on resume skips exactly those (their indices are drawn, no image is loaded);
 - can roll back to a checkpoint on request (`request_rollback`, used by NonFiniteGuardHook), then
   replays with fresh random draws.
 
-Result (tests/test_long_runs.py): kill a CPU run anywhere, `--resume`, and the final weights,
-optimizer state and logged losses equal the uninterrupted run's, bit for bit.
+Result (tests/test_long_runs.py, tests/test_downstream_resume.py): kill a CPU run anywhere,
+`--resume`, and the final weights, optimizer state and logged losses equal the uninterrupted
+run's, bit for bit.
 """
 import copy
 
 from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.registry import LOOPS
+from mmengine.registry import DATASETS, LOOPS
 from mmengine.runner import EpochBasedTrainLoop
 
-from mimco_mm.datasets.resumable import ResumableSampler, SeededDataset
+from mimco_mm.datasets.resumable import ResumableBatchSampler, ResumableSampler, SeededDataset
 from mimco_mm.seeding import STEP, seed_everything
 
 STATE_KEY = 'loop_state'
+EPOCH_SAMPLERS = {'DefaultSampler': ResumableSampler, 'ResumableSampler': ResumableSampler,
+                  ResumableSampler: ResumableSampler}
+
+
+class ResumableLoopMixin:
+    """What both resumable loops share: the dataloader they build, the seeds, the state written
+    into checkpoints, and rollback. `SAMPLERS` maps a config's sampler type to the resumable
+    sampler that replaces it."""
+
+    SAMPLERS = EPOCH_SAMPLERS
+
+    def _resumable_dataloader(self, runner, dataloader):
+        """Called before the loop's own __init__: the seeds, and the dataloader built from its
+        config (a built one is refused: the sampler and dataset wrapper must be ours)."""
+        diff_rank = runner._randomness_cfg.get('diff_rank_seed', False)
+        # the run's seed before the per-rank offset: the same on every rank
+        self.base_seed = runner.seed - (get_rank() if diff_rank else 0)
+        self.replay = 0
+        self._loaded_state = None
+        self._rollback_to = None
+        self.data_iterator = None  # the DataLoader iterator in use (PreemptionCheckpointHook)
+        if isinstance(dataloader, dict):
+            dataloader = self._build_dataloader(runner, dataloader, diff_rank)
+        if not isinstance(dataloader.dataset, SeededDataset):
+            raise TypeError(f'{type(self).__name__} needs a dataloader config (it builds the '
+                            f'sampler and dataset wrapper itself), got a built {dataloader!r}')
+        runner.register_hook(_LoopStateHook(self), priority='VERY_LOW')
+        return dataloader
+
+    def _build_dataloader(self, runner, cfg, diff_rank):
+        cfg = copy.deepcopy(cfg)
+        sampler = dict(cfg.get('sampler') or dict(type='DefaultSampler'))
+        if sampler.get('type') not in self.SAMPLERS:
+            names = sorted(t for t in self.SAMPLERS if isinstance(t, str))
+            raise ValueError(
+                f'{type(self).__name__} resumes exactly only with {" / ".join(names)}; the '
+                f"config has sampler={sampler}. Use MMEngine's loop (train_cfg type "
+                f"'{type(self).__bases__[-1].__name__}') for other samplers.")
+        sampler['type'] = self.SAMPLERS[sampler['type']]
+        # the order's seed: the run's seed (MMEngine draws a random one under diff_rank_seed,
+        # which a resumed run would have to reproduce)
+        sampler.setdefault('seed', self.base_seed)
+        cfg['sampler'] = sampler
+        if cfg.get('batch_sampler') is not None:
+            cfg['batch_sampler'] = dict(type=ResumableBatchSampler, inner=cfg['batch_sampler'])
+        dataset = cfg['dataset']
+        if isinstance(dataset, dict):
+            dataset = DATASETS.build(dataset)
+            if hasattr(dataset, 'full_init'):
+                dataset.full_init()
+        cfg['dataset'] = SeededDataset(dataset, self.base_seed)
+        return runner.build_dataloader(cfg, seed=runner.seed, diff_rank_seed=diff_rank)
+
+    @property
+    def index_sampler(self):
+        """The resumable index sampler (inside the batch sampler when there is one)."""
+        batch_sampler = self.dataloader.batch_sampler
+        if isinstance(batch_sampler, ResumableBatchSampler):
+            return batch_sampler.sampler
+        return self.dataloader.sampler
+
+    @property
+    def samples_per_iter(self):
+        """Images per iteration over all processes."""
+        batch_sampler = self.dataloader.batch_sampler
+        return batch_sampler.batch_size * get_world_size()
+
+    def _start_at_batch(self, batches):
+        """The next DataLoader iterator starts this many batches into the sampler's stream."""
+        batch_sampler = self.dataloader.batch_sampler
+        if isinstance(batch_sampler, ResumableBatchSampler):
+            batch_sampler.start_at(batches)
+        else:
+            self.index_sampler.start_at(batches * batch_sampler.batch_size)
+
+    def run_iter(self, *args):
+        seed_everything(STEP, self.base_seed, self.replay, get_rank(), self._iter)
+        super().run_iter(*args)
+
+    # ---- checkpoint state ----------------------------------------------------------------------
+
+    def state_for_checkpoint(self, meta):
+        return dict(epoch=meta['epoch'], iter=meta['iter'], base_seed=self.base_seed,
+                    sampler_seed=self.index_sampler.seed, replay=self.replay,
+                    samples_per_iter=self.samples_per_iter)
+
+    def _restore_seeds(self, state, done, where):
+        """Take the interrupted run's seeds from its `loop_state`; refuse a different number of
+        images per iteration when `done` batches of the stream must be skipped."""
+        self.base_seed = state['base_seed']
+        self.dataloader.dataset.seed = self.base_seed  # workers start after this
+        self.index_sampler.seed = state['sampler_seed']
+        self.replay = state['replay']
+        if done and self.samples_per_iter != state['samples_per_iter']:
+            raise RuntimeError(
+                f'the checkpoint was written {done} batches into {where} by a run of '
+                f'{state["samples_per_iter"]} samples per iteration (all processes); this run has '
+                f'{self.samples_per_iter}. Resume with the same GPU count x batch size'
+                f'{", or from an epoch checkpoint" if where.startswith("epoch") else ""}.')
+
+    # ---- rollback ------------------------------------------------------------------------------
+
+    def request_rollback(self, checkpoint):
+        """Abandon the current stretch after this iteration and continue from `checkpoint`."""
+        self._rollback_to = checkpoint
+
+    def _roll_back(self):
+        path, self._rollback_to = self._rollback_to, None
+        replay = self.replay + 1
+        self.runner.resume(path)  # weights, optimizer, schedulers, counters, message hub
+        self._apply_resumed_state()
+        self.replay = replay  # after the checkpoint's own value: fresh draws from here
+        self.runner.optim_wrapper.initialize_count_status(self.runner.model, self._iter,
+                                                          self.max_iters)
+        print_log(f'rolled back to {path} (epoch {self._epoch}, iteration {self._iter}); '
+                  f'replaying with fresh random draws (replay {self.replay})', logger='current',
+                  level=30)
 
 
 @LOOPS.register_module()
-class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
+class ResumableEpochBasedTrainLoop(ResumableLoopMixin, EpochBasedTrainLoop):
     """EpochBasedTrainLoop whose checkpoints, mid-epoch ones included, resume exactly.
 
     Args: as EpochBasedTrainLoop (dataloader, max_epochs, val_begin, val_interval,
@@ -39,51 +158,9 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     """
 
     def __init__(self, runner, dataloader, max_epochs, **kwargs):
-        randomness = runner._randomness_cfg
-        diff_rank = randomness.get('diff_rank_seed', False)
-        # the run's seed before the per-rank offset: the same on every rank
-        self.base_seed = runner.seed - (get_rank() if diff_rank else 0)
-        if isinstance(dataloader, dict):
-            dataloader = self._build_dataloader(runner, dataloader, diff_rank)
-        if not isinstance(dataloader.sampler, ResumableSampler) or \
-                not isinstance(dataloader.dataset, SeededDataset):
-            raise TypeError(f'{type(self).__name__} needs a dataloader config (it builds the '
-                            f'sampler and dataset wrapper itself), got a built {dataloader!r}')
+        dataloader = self._resumable_dataloader(runner, dataloader)
         super().__init__(runner, dataloader, max_epochs, **kwargs)
-        self.replay = 0
         self._epoch_start_iter = 0
-        self._loaded_state = None
-        self._rollback_to = None
-        runner.register_hook(_LoopStateHook(self), priority='VERY_LOW')
-
-    def _build_dataloader(self, runner, cfg, diff_rank):
-        cfg = copy.deepcopy(cfg)
-        if cfg.get('batch_sampler') is not None:
-            raise ValueError(f'{type(self).__name__} does not support batch_sampler (got '
-                             f'{cfg["batch_sampler"]}): exact resume needs a plain sampler')
-        sampler = dict(cfg.get('sampler') or dict(type='DefaultSampler'))
-        if sampler.get('type') not in ('DefaultSampler', 'ResumableSampler', ResumableSampler):
-            raise ValueError(
-                f'{type(self).__name__} resumes mid-epoch only with DefaultSampler (or '
-                f'ResumableSampler); the config has sampler={sampler}. Use '
-                f"train_cfg=dict(type='EpochBasedTrainLoop') for other samplers.")
-        sampler['type'] = ResumableSampler
-        # the order's seed: the run's seed (MMEngine draws a random one under diff_rank_seed,
-        # which a resumed run would have to reproduce)
-        sampler.setdefault('seed', self.base_seed)
-        cfg['sampler'] = sampler
-        dataset_cfg = cfg['dataset']
-        if isinstance(dataset_cfg, dict):
-            from mmengine.registry import DATASETS
-            dataset = DATASETS.build(dataset_cfg)
-            if hasattr(dataset, 'full_init'):
-                dataset.full_init()
-        else:
-            dataset = dataset_cfg
-        cfg['dataset'] = SeededDataset(dataset, self.base_seed)
-        return runner.build_dataloader(cfg, seed=runner.seed, diff_rank_seed=diff_rank)
-
-    # ---- the loop ------------------------------------------------------------------------------
 
     def run(self):
         self.runner.call_hook('before_train')
@@ -104,12 +181,12 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     def run_epoch(self):
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
-        sampler = self.dataloader.sampler
+        sampler = self.index_sampler
         sampler.set_epoch(self._epoch)  # as DistSamplerSeedHook does; harmless if it ran
         sampler.replay = self.replay
         done = self._skip_batches
         self._skip_batches = 0
-        sampler.start_at(done * self.dataloader.batch_size)
+        self._start_at_batch(done)
         self._epoch_start_iter = self._iter - done
         self.data_iterator = iter(self.dataloader)  # kept: PreemptionCheckpointHook shuts it down
         for idx, data_batch in enumerate(self.data_iterator, start=done):
@@ -119,14 +196,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.runner.call_hook('after_train_epoch')
         self._epoch += 1
 
-    def run_iter(self, idx, data_batch):
-        seed_everything(STEP, self.base_seed, self.replay, get_rank(), self._iter)
-        super().run_iter(idx, data_batch)
-
     _skip_batches = 0
-    data_iterator = None
-
-    # ---- resume and rollback -------------------------------------------------------------------
 
     def batches_done_in_epoch(self, meta):
         """How many batches of the epoch a checkpoint with this meta has trained on."""
@@ -135,11 +205,8 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         return meta['iter'] - self._epoch_start_iter
 
     def state_for_checkpoint(self, meta):
-        return dict(epoch=meta['epoch'], iter=meta['iter'],
+        return dict(super().state_for_checkpoint(meta),
                     batches_done_in_epoch=self.batches_done_in_epoch(meta),
-                    base_seed=self.base_seed, sampler_seed=self.dataloader.sampler.seed,
-                    replay=self.replay,
-                    samples_per_iter=self.dataloader.batch_size * get_world_size(),
                     iters_per_epoch=len(self.dataloader))
 
     def _apply_resumed_state(self):
@@ -156,17 +223,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         else:
             done = state['batches_done_in_epoch']
             origin = 'recorded in the checkpoint'
-            self.base_seed = state['base_seed']
-            self.dataloader.dataset.seed = self.base_seed  # workers start after this
-            self.dataloader.sampler.seed = state['sampler_seed']
-            self.replay = state['replay']
-            samples = self.dataloader.batch_size * get_world_size()
-            if done and samples != state['samples_per_iter']:
-                raise RuntimeError(
-                    f'the checkpoint was written {done} batches into epoch {self._epoch + 1} by a '
-                    f'run of {state["samples_per_iter"]} samples per iteration (all processes); '
-                    f'this run has {samples}. Resume mid-epoch with the same GPU count and '
-                    f'batch size, or from an epoch checkpoint.')
+            self._restore_seeds(state, done, f'epoch {self._epoch + 1}')
         if not 0 <= done <= per_epoch:
             raise RuntimeError(f'cannot resume at iteration {self._iter}, epoch {self._epoch}: '
                                f'{done} batches into an epoch of {per_epoch}')
@@ -175,22 +232,6 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         if done:
             print_log(f'resuming {done}/{per_epoch} batches into epoch {self._epoch + 1} '
                       f'({origin}); those batches are skipped, not reloaded', logger='current')
-
-    def request_rollback(self, checkpoint):
-        """Abandon the current epoch after this iteration and continue from `checkpoint`."""
-        self._rollback_to = checkpoint
-
-    def _roll_back(self):
-        path, self._rollback_to = self._rollback_to, None
-        replay = self.replay + 1
-        self.runner.resume(path)  # weights, optimizer, schedulers, counters, message hub
-        self._apply_resumed_state()
-        self.replay = replay  # after the checkpoint's own value: fresh draws from here
-        self.runner.optim_wrapper.initialize_count_status(self.runner.model, self._iter,
-                                                          self._max_iters)
-        print_log(f'rolled back to {path} (epoch {self._epoch}, iteration {self._iter}); '
-                  f'replaying with fresh random draws (replay {self.replay})', logger='current',
-                  level=30)
 
 
 class _LoopStateHook(Hook):

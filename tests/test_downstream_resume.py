@@ -1,0 +1,162 @@
+"""Downstream runs survive preemption too (README "Long runs"): the COCO / ADE20K / fine-tune /
+linear configs checkpoint on SIGUSR1 and every 20 minutes, and `--resume` continues them bit for
+bit, mid-epoch and mid-stream included, without loading the data already trained on."""
+import os
+import os.path as osp
+import signal
+
+import pytest
+import torch
+
+from conftest import make_image_folder, run_train
+from mimco_mm.datasets import (ResumableBatchSampler, ResumableInfiniteSampler, SeededDataset,
+                               make_ade_segmentation, make_coco_instances)
+from mimco_mm.engine import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook
+from test_long_runs import assert_same_training_state, logged_losses, saved
+
+DET = 'configs/benchmarks/mask-rcnn_vit-tiny_cpu.py'
+SEG = 'configs/benchmarks/upernet_vit-tiny_cpu.py'
+LINEAR = 'configs/benchmarks/vit-tiny_linear_cpu.py'
+
+
+class _Sized(torch.utils.data.Dataset):
+    """n items; image i is landscape when i % 3 else portrait (for AspectRatioBatchSampler)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, index):
+        raise AssertionError('a sampler must not load data')
+
+    def get_data_info(self, index):
+        return dict(width=40 if index % 3 else 20, height=30)
+
+
+def test_infinite_sampler_keeps_the_stream_and_starts_part_way():
+    from mmengine.dataset import InfiniteSampler
+    dataset = SeededDataset(_Sized(5), seed=0)
+    for rank in (0, 1):
+        ours, theirs = ResumableInfiniteSampler(dataset, seed=3), InfiniteSampler(dataset, seed=3)
+        for sampler in (ours, theirs):
+            sampler.rank, sampler.world_size = rank, 2
+            sampler.indices = sampler._indices_of_rank()
+        keys = [key for _, key in zip(range(12), ours)]
+        assert [index for _, _, index in keys] == [i for _, i in zip(range(12), theirs)]
+        # key (pass, replay, index): 24 positions over both ranks = passes 0..4 of 5 indices
+        assert [p for p, _, _ in keys] == [(rank + 2 * k) // 5 for k in range(12)]
+        ours.start_at(7)
+        assert [key for _, key in zip(range(5), ours)] == keys[7:12]
+        assert [key for _, key in zip(range(3), ours)] == keys[:3]  # start_at is used once
+
+
+def test_batch_sampler_skips_whole_batches_as_indices():
+    pytest.importorskip('mmdet')
+    import mmdet.datasets.samplers  # noqa: F401  (registers AspectRatioBatchSampler)
+    from mimco_mm.datasets import ResumableSampler
+    dataset = SeededDataset(_Sized(23), seed=0)
+    sampler = ResumableSampler(dataset, seed=1)
+    batches = ResumableBatchSampler(sampler, 4, dict(type='mmdet.AspectRatioBatchSampler'))
+    full = list(batches)
+    assert len(full) == len(batches) == 6 and sorted(i for b in full for _, _, i in b) == \
+        list(range(23))
+    # grouped by aspect ratio: each full batch is all portrait or all landscape
+    assert all(len({i % 3 == 0 for _, _, i in b}) == 1 for b in full[:-2])
+    batches.start_at(4)
+    assert list(batches) == full[4:]  # the same batches, no item loaded (_Sized would raise)
+    assert list(batches) == full
+
+
+def _signal_after(monkeypatch, at, signum=signal.SIGUSR1):
+    """Sends this process `signum` after training iteration `at`, as Slurm's warning before a
+    time limit would; the real handler of PreemptionCheckpointHook takes it from there."""
+    original = PreemptionCheckpointHook.after_train_iter
+
+    def after_train_iter(self, runner, *args, **kwargs):
+        if runner.iter + 1 == at:
+            os.kill(os.getpid(), signum)
+        return original(self, runner, *args, **kwargs)
+    monkeypatch.setattr(PreemptionCheckpointHook, 'after_train_iter', after_train_iter)
+
+
+def _count_loads(monkeypatch):
+    """Counts the images the training data pipeline loads (num_workers=0: in this process)."""
+    loads = []
+    original = SeededDataset.__getitem__
+
+    def counting(self, key):
+        loads.append(key)
+        return original(self, key)
+    monkeypatch.setattr(SeededDataset, '__getitem__', counting)
+    return loads
+
+
+def _preempt_then_resume(config, options, tmp_path, monkeypatch, at, end):
+    """The uninterrupted run to `end`, and the same run preempted by SIGUSR1 after iteration
+    `at` and resumed: same weights, optimizer, schedulers, losses. Returns the keys of the images
+    the resumed run loaded. (The seed is fixed for the comparison: the downstream configs, like
+    mmdet's and mmseg's, draw one per run; a resumed run takes it from the checkpoint.)"""
+    options = [*options, 'randomness.seed=0']
+    run_train(config, tmp_path / 'ref', *options)
+    reference = saved(tmp_path / 'ref' / f'iter_{end}.pth')
+    work = tmp_path / 'preempted'
+    with monkeypatch.context() as patch:
+        _signal_after(patch, at)
+        with pytest.raises(SystemExit) as exit_info:
+            run_train(config, work, *options)
+    assert exit_info.value.code == PREEMPTED_EXIT_CODE
+    assert (work / f'iter_{at}.pth').is_file() and not (work / f'iter_{end}.pth').exists()
+    loads = _count_loads(monkeypatch)
+    run_train(config, work, *options, resume=True)
+    assert_same_training_state(saved(work / f'iter_{end}.pth'), reference)
+    ref_losses, resumed = logged_losses(tmp_path / 'ref'), logged_losses(work)
+    assert {s: resumed[s] for s in range(at + 1, end + 1)} == \
+        {s: ref_losses[s] for s in range(at + 1, end + 1)}
+    return loads
+
+
+def test_upernet_preempted_mid_stream_resumes_exactly_without_reloading(
+        pretrain_chain, tmp_path, monkeypatch):
+    """ADE20K's config: iteration-based, InfiniteSampler. 4 images, batch 2, 6 iterations =
+    3 passes; preempted after iteration 3 (mid-pass)."""
+    data = make_ade_segmentation(str(tmp_path / 'ade'), num_train=4, num_val=2)
+    options = [f'train_dataloader.dataset.data_root={data}',
+               f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
+               'train_cfg.max_iters=6', 'train_cfg.val_interval=100', 'val_cfg=None',
+               'val_dataloader=None', 'val_evaluator=None', 'default_hooks.checkpoint.interval=6',
+               'param_scheduler.1.end=6']
+    loads = _preempt_then_resume(SEG, options, tmp_path, monkeypatch, at=3, end=6)
+    assert len(loads) == 3 * 2  # 3 iterations x batch 2: nothing before iteration 3 reloaded
+    assert {p for p, _, _ in loads} == {1, 2}  # passes 1 and 2 of the stream
+
+
+def test_mask_rcnn_preempted_mid_epoch_resumes_exactly_without_reloading(
+        pretrain_chain, tmp_path, monkeypatch):
+    """COCO's config: epoch-based with mmdet's AspectRatioBatchSampler. 6 images, batch 2,
+    2 epochs of 3 iterations; preempted 1 batch into epoch 2."""
+    data = make_coco_instances(str(tmp_path / 'coco'), num_train=6, num_val=2)
+    options = [f'train_dataloader.dataset.data_root={data}/',
+               f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
+               'train_cfg.max_epochs=2', 'train_cfg.val_interval=100', 'val_cfg=None',
+               'val_dataloader=None', 'val_evaluator=None',
+               'default_hooks.checkpoint.by_epoch=False', 'default_hooks.checkpoint.interval=6']
+    loads = _preempt_then_resume(DET, options, tmp_path, monkeypatch, at=4, end=6)
+    assert len(loads) == 2 * 2 and {epoch for epoch, _, _ in loads} == {1}
+
+
+def test_linear_probe_preempted_mid_epoch_resumes_exactly(pretrain_chain, tmp_path, monkeypatch):
+    """The mmpretrain downstream configs (linear probe, fine-tune): epoch-based, DefaultSampler.
+    12 images, batch 4, 2 epochs of 3 iterations; preempted 1 batch into epoch 2."""
+    data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=4, size=36,
+                             splits=('train', ))
+    options = [f'train_dataloader.dataset.data_root={data}',
+               f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
+               'model.head.num_classes=3', 'data_preprocessor.num_classes=3',
+               'train_dataloader.batch_size=4', 'train_cfg.max_epochs=2',
+               'train_cfg.val_interval=100', 'val_cfg=None', 'val_dataloader=None',
+               'val_evaluator=None', 'default_hooks.checkpoint.by_epoch=False',
+               'default_hooks.checkpoint.interval=6']
+    loads = _preempt_then_resume(LINEAR, options, tmp_path, monkeypatch, at=4, end=6)
+    assert len(loads) == 2 * 4 and {epoch for epoch, _, _ in loads} == {1}
