@@ -53,7 +53,6 @@ def test_infinite_sampler_keeps_the_stream_and_starts_part_way():
 
 
 def test_batch_sampler_skips_whole_batches_as_indices():
-    pytest.importorskip('mmdet')
     import mmdet.datasets.samplers  # noqa: F401  (registers AspectRatioBatchSampler)
     from mimco_mm.datasets import ResumableSampler
     dataset = SeededDataset(_Sized(23), seed=0)
@@ -160,3 +159,31 @@ def test_linear_probe_preempted_mid_epoch_resumes_exactly(pretrain_chain, tmp_pa
                'default_hooks.checkpoint.interval=6']
     loads = _preempt_then_resume(LINEAR, options, tmp_path, monkeypatch, at=4, end=6)
     assert len(loads) == 2 * 4 and {epoch for epoch, _, _ in loads} == {1}
+
+
+def test_upernet_rolls_back_over_nan_steps_and_finishes(pretrain_chain, tmp_path):
+    """NonFiniteGuardHook(action='rollback') with the iteration-based loop: NaN at iterations
+    5-7 -> back to iter_6.pth (written inside the streak, so it holds iteration 4's weights),
+    replayed with fresh draws, finished at iteration 8 with finite weights."""
+    from mmengine.runner import Runner
+
+    from conftest import FAST_LOADING
+    from test_nonfinite_guard import all_finite, guard_hook, log_text, poison_hook
+    from tools import train as train_tool
+    from tools._common import ROOT
+    data = make_ade_segmentation(str(tmp_path / 'ade'), num_train=4, num_val=2)
+    argv = [osp.join(ROOT, SEG), '--work-dir', str(tmp_path), '--cfg-options', *FAST_LOADING,
+            f'train_dataloader.dataset.data_root={data}',
+            f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
+            'train_cfg.max_iters=8', 'train_cfg.val_interval=100', 'val_cfg=None',
+            'val_dataloader=None', 'val_evaluator=None', 'default_hooks.checkpoint.interval=2',
+            'experiment_name=seg_rollback', 'visualizer.name=seg_rollback']
+    cfg = train_tool.build_config(train_tool.parse_args(argv))
+    cfg.custom_hooks = [dict(type='NonFiniteGuardHook', max_consecutive=3, action='rollback'),
+                        dict(type='PoisonBackboneHook', iterations=[5, 6, 7])]
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert guard_hook(runner).rollbacks == 1
+    assert runner.train_loop.replay == 1 and runner.iter == 8
+    assert all_finite(poison_hook(runner).states[8])
+    assert 'rolled back to ' + str(tmp_path / 'iter_6.pth') in log_text(tmp_path)
