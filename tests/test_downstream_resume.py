@@ -13,31 +13,16 @@ from mimco_mm.datasets import (ResumableBatchSampler, ResumableInfiniteSampler, 
                                make_ade_segmentation, make_coco_instances)
 from mimco_mm.engine import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook
 from test_long_runs import assert_same_training_state, logged_losses, saved
+from tools.analysis.benchmark_resume import SizesOnly
 
 DET = 'configs/benchmarks/mask-rcnn_vit-tiny_cpu.py'
 SEG = 'configs/benchmarks/upernet_vit-tiny_cpu.py'
 LINEAR = 'configs/benchmarks/vit-tiny_linear_cpu.py'
 
 
-class _Sized(torch.utils.data.Dataset):
-    """n items; image i is landscape when i % 3 else portrait (for AspectRatioBatchSampler)."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, index):
-        raise AssertionError('a sampler must not load data')
-
-    def get_data_info(self, index):
-        return dict(width=40 if index % 3 else 20, height=30)
-
-
 def test_infinite_sampler_keeps_the_stream_and_starts_part_way():
     from mmengine.dataset import InfiniteSampler
-    dataset = SeededDataset(_Sized(5), seed=0)
+    dataset = SeededDataset(SizesOnly(5), seed=0)
     for rank in (0, 1):
         ours, theirs = ResumableInfiniteSampler(dataset, seed=3), InfiniteSampler(dataset, seed=3)
         for sampler in (ours, theirs):
@@ -55,16 +40,16 @@ def test_infinite_sampler_keeps_the_stream_and_starts_part_way():
 def test_batch_sampler_skips_whole_batches_as_indices():
     import mmdet.datasets.samplers  # noqa: F401  (registers AspectRatioBatchSampler)
     from mimco_mm.datasets import ResumableSampler
-    dataset = SeededDataset(_Sized(23), seed=0)
+    dataset = SeededDataset(SizesOnly(23), seed=0)
     sampler = ResumableSampler(dataset, seed=1)
     batches = ResumableBatchSampler(sampler, 4, dict(type='mmdet.AspectRatioBatchSampler'))
     full = list(batches)
     assert len(full) == len(batches) == 6 and sorted(i for b in full for _, _, i in b) == \
         list(range(23))
     # grouped by aspect ratio: each full batch is all portrait or all landscape
-    assert all(len({i % 3 == 0 for _, _, i in b}) == 1 for b in full[:-2])
+    assert all(len({i % 4 == 0 for _, _, i in b}) == 1 for b in full[:-2])
     batches.start_at(4)
-    assert list(batches) == full[4:]  # the same batches, no item loaded (_Sized would raise)
+    assert list(batches) == full[4:]  # the same batches, no item loaded (SizesOnly would raise)
     assert list(batches) == full
 
 

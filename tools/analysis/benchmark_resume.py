@@ -31,8 +31,9 @@ DATASETS = {'mmseg': dict(size=20210, image=(512, 683)),
             'mmdet': dict(size=117266, image=(480, 640))}
 
 
-class _Index:
-    """A dataset of n items that only has sizes (what samplers read); loading one is an error."""
+class SizesOnly:
+    """A dataset of n items that only has sizes (what samplers read; every 4th image portrait);
+    loading one is an error."""
 
     def __init__(self, n):
         self.n = n
@@ -82,7 +83,7 @@ def skip_seconds(cfg, at, gpus):
     from mimco_mm.datasets import (ResumableBatchSampler, ResumableInfiniteSampler,
                                    ResumableSampler, SeededDataset)
     loader = cfg.train_dataloader
-    dataset = SeededDataset(_Index(DATASETS[cfg.default_scope]['size']), seed=0)
+    dataset = SeededDataset(SizesOnly(DATASETS[cfg.default_scope]['size']), seed=0)
     infinite = 'Infinite' in loader.sampler['type']
     sampler = (ResumableInfiniteSampler if infinite else ResumableSampler)(dataset, seed=0)
     sampler.rank, sampler.world_size = 0, gpus
