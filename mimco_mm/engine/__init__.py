@@ -12,5 +12,5 @@ from .resumable_loop import ResumableEpochBasedTrainLoop
 
 __all__ = ['KNNMonitorHook', 'ViTLayerDecayConstructor', 'NonFiniteGuardHook', 'NonFiniteLossError',
            'NonFiniteCheckpointError', 'PreemptionCheckpointHook', 'PREEMPTED_EXIT_CODE',
-           'RunPreempted', 'ResumableEpochBasedTrainLoop', 'ResumableIterBasedTrainLoop', 'RecordArchitectureHook',
-           'ProvenanceHook', 'IterPhaseTimerHook', 'DataWaitMonitorHook']
+           'RunPreempted', 'ResumableEpochBasedTrainLoop', 'ResumableIterBasedTrainLoop',
+           'RecordArchitectureHook', 'ProvenanceHook', 'IterPhaseTimerHook', 'DataWaitMonitorHook']

@@ -60,8 +60,9 @@ def generated_dataset(cfg, root):
     if cfg.default_scope == 'mmseg':
         dataset.data_root = make_ade_segmentation(root, num_train=8, num_val=0, size=image)
     else:
-        dataset.update(data_root=make_coco_instances(root, num_train=8, num_val=0, size=image) + '/',
-                       ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'))
+        coco = make_coco_instances(root, num_train=8, num_val=0, size=image)
+        dataset.update(data_root=coco + '/', ann_file='annotations/instances_train.json',
+                       data_prefix=dict(img='train/'))
     return REGISTRY.build(dataset)
 
 
