@@ -6,7 +6,6 @@ import os.path as osp
 import signal
 
 import pytest
-import torch
 
 from conftest import make_image_folder, run_train
 from mimco_mm.datasets import (ResumableBatchSampler, ResumableInfiniteSampler, SeededDataset,
