@@ -3,15 +3,16 @@ linear configs checkpoint on SIGUSR1 and every 20 minutes, and `--resume` contin
 bit, mid-epoch and mid-stream included, without loading the data already trained on."""
 import os
 import os.path as osp
-import signal
 
 import pytest
 
+from _preempt_at import signalling_after_train_iter
 from conftest import make_image_folder, run_train
 from mimco_mm.datasets import (ResumableBatchSampler, ResumableInfiniteSampler, SeededDataset,
                                make_ade_segmentation, make_coco_instances)
 from mimco_mm.engine import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook
 from test_long_runs import assert_same_training_state, logged_losses, saved
+from test_nonfinite_guard import log_text
 from tools.analysis.benchmark_resume import SizesOnly
 
 DET = 'configs/benchmarks/mask-rcnn_vit-tiny_cpu.py'
@@ -52,18 +53,6 @@ def test_batch_sampler_skips_whole_batches_as_indices():
     assert list(batches) == full
 
 
-def _signal_after(monkeypatch, at, signum=signal.SIGUSR1):
-    """Sends this process `signum` after training iteration `at`, as Slurm's warning before a
-    time limit would; the real handler of PreemptionCheckpointHook takes it from there."""
-    original = PreemptionCheckpointHook.after_train_iter
-
-    def after_train_iter(self, runner, *args, **kwargs):
-        if runner.iter + 1 == at:
-            os.kill(os.getpid(), signum)
-        return original(self, runner, *args, **kwargs)
-    monkeypatch.setattr(PreemptionCheckpointHook, 'after_train_iter', after_train_iter)
-
-
 def _count_loads(monkeypatch):
     """Counts the images the training data pipeline loads (num_workers=0: in this process)."""
     loads = []
@@ -86,7 +75,8 @@ def _preempt_then_resume(config, options, tmp_path, monkeypatch, at, end):
     reference = saved(tmp_path / 'ref' / f'iter_{end}.pth')
     work = tmp_path / 'preempted'
     with monkeypatch.context() as patch:
-        _signal_after(patch, at)
+        patch.setattr(PreemptionCheckpointHook, 'after_train_iter', signalling_after_train_iter(
+            PreemptionCheckpointHook.after_train_iter, at))
         with pytest.raises(SystemExit) as exit_info:
             run_train(config, work, *options)
     assert exit_info.value.code == PREEMPTED_EXIT_CODE
@@ -152,7 +142,7 @@ def test_upernet_rolls_back_over_nan_steps_and_finishes(pretrain_chain, tmp_path
     from mmengine.runner import Runner
 
     from conftest import FAST_LOADING
-    from test_nonfinite_guard import all_finite, guard_hook, log_text, poison_hook
+    from test_nonfinite_guard import all_finite, guard_hook, poison_hook
     from tools import train as train_tool
     from tools._common import ROOT
     data = make_ade_segmentation(str(tmp_path / 'ade'), num_train=4, num_val=2)
@@ -171,3 +161,41 @@ def test_upernet_rolls_back_over_nan_steps_and_finishes(pretrain_chain, tmp_path
     assert runner.train_loop.replay == 1 and runner.iter == 8
     assert all_finite(poison_hook(runner).states[8])
     assert 'rolled back to ' + str(tmp_path / 'iter_6.pth') in log_text(tmp_path)
+
+
+def test_two_processes_one_signalled_stop_together_and_resume_exactly(pretrain_chain, tmp_path):
+    """UPerNet on 2 gloo processes (tools/dist_train.sh). SIGUSR1 reaches rank 1 only, after
+    iteration 3: rank 0 learns it through the hook's all-reduce, both stop at the same iteration,
+    rank 0 writes iter_3.pth; `--resume` on 2 processes ends bit-identical to the uninterrupted
+    2-process run."""
+    import subprocess
+    import sys
+
+    from tools._common import ROOT
+    data = make_ade_segmentation(str(tmp_path / 'ade'), num_train=8, num_val=2)
+    options = ['--cfg-options', f'train_dataloader.dataset.data_root={data}',
+               f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
+               'train_cfg.max_iters=6', 'train_cfg.val_interval=100', 'val_cfg=None',
+               'val_dataloader=None', 'val_evaluator=None', 'default_hooks.checkpoint.interval=6',
+               'randomness.seed=0',
+               'custom_imports.imports=[mimco_mm,mimco_mm.seg,_preempt_at]']
+
+    def dist_train(work, *extra, **env):
+        env = dict(os.environ, PYTHON=sys.executable, PORT='29541', OMP_NUM_THREADS='1',
+                   PYTHONPATH=osp.join(ROOT, 'tests'), **env)
+        return subprocess.run(['bash', osp.join(ROOT, 'tools/dist_train.sh'), SEG, '2',
+                               '--work-dir', str(work), *extra, *options], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    result = dist_train(tmp_path / 'ref')
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    work = tmp_path / 'preempted'
+    result = dist_train(work, PREEMPT_AT_ITER='3', PREEMPT_RANK='1')
+    assert result.returncode != 0
+    log = log_text(work)
+    assert f'a signal on another process: saved {work / "iter_3.pth"}' in log, \
+        result.stdout[-3000:] + result.stderr[-3000:]
+    assert not (work / 'iter_4.pth').exists() and not (work / 'iter_6.pth').exists()
+    result = dist_train(work, '--resume')
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_same_training_state(saved(work / 'iter_6.pth'), saved(tmp_path / 'ref' / 'iter_6.pth'))

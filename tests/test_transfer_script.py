@@ -8,6 +8,11 @@ from conftest import make_image_folder
 from tools._common import ROOT
 
 
+def transfer(checkpoint, env):
+    return subprocess.run(['bash', 'tools/transfer.sh', checkpoint, '1'], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
 def test_transfer_script_writes_one_metrics_file_per_task(pretrain_chain, tmp_path):
     data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=4, size=36,
                              splits=('train', 'val'))
@@ -21,8 +26,7 @@ def test_transfer_script_writes_one_metrics_file_per_task(pretrain_chain, tmp_pa
                CFG_OPTIONS_knn=f'knn_bank_dataloader.dataset.data_root={data}',
                CFG_OPTIONS_linear=linear,
                PORT='29533', OMP_NUM_THREADS='1')
-    result = subprocess.run(['bash', 'tools/transfer.sh', pretrain_chain['stage2'], '1'], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = transfer(pretrain_chain['stage2'], env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert 'architecture recorded in the checkpoint: vit-tiny' in result.stdout
     knn = json.loads((tmp_path / 'work_dirs/chain/knn/metrics.json').read_text())
@@ -54,6 +58,30 @@ def test_transfer_script_writes_one_metrics_file_per_task(pretrain_chain, tmp_pa
     assert set(rows) == {'knn', 'linear'}
     assert rows['linear']['trained_max_epochs'] == '1' and rows['knn']['git_commit']
     assert rows['knn']['metric:knn/top1_k10'] == str(knn['metrics']['knn/top1_k10'])
+
+    # a rerun continues where the last run stopped: finished tasks are skipped, untouched
+    work = tmp_path / 'work_dirs' / 'chain'
+    written = {task: (work / task / 'metrics.json').stat().st_mtime_ns for task in rows}
+    result = transfer(pretrain_chain['stage2'], env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for task in rows:
+        assert f'=== [{task}] done before' in result.stdout
+        assert (work / task / 'metrics.json').stat().st_mtime_ns == written[task]
+    # ... a training stopped before its test resumes from its last checkpoint, then is tested
+    (work / 'linear' / 'metrics.json').unlink()
+    result = transfer(pretrain_chain['stage2'], env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert '=== [linear] resuming the interrupted training' in result.stdout
+    assert json.loads((work / 'linear' / 'metrics.json').read_text())['metrics'] == \
+        linear['metrics']
+    # ... and the folders of another pre-training checkpoint are refused, nothing touched
+    other = tmp_path / 'other.pth'
+    other.write_bytes(open(pretrain_chain['stage2'], 'rb').read() + b'\0')
+    before = sorted((p, p.stat().st_mtime_ns) for p in work.rglob('*'))
+    result = transfer(str(other), dict(env, ARCH='vit-tiny'))
+    assert result.returncode != 0 and 'holds a run from another pre-training checkpoint' in \
+        result.stderr, result.stderr[-2000:]
+    assert sorted((p, p.stat().st_mtime_ns) for p in work.rglob('*')) == before
 
 
 def test_missing_checkpoint_is_refused(tmp_path):

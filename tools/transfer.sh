@@ -17,6 +17,12 @@
 #   CFG_OPTIONS="k=v ..."       extra --cfg-options for every job (e.g. data roots), and
 #   CFG_OPTIONS_<task>="k=v ..." extra --cfg-options for that task only
 #   WORK_ROOT=work_dirs
+#
+# Reruns (after a preemption, a crash, or to add tasks) continue where the last run stopped:
+# each task's folder records the sha256 of the pre-training checkpoint it belongs to
+# (pretrained.sha256). A task with metrics.json is skipped; a task whose training was interrupted
+# resumes from its last checkpoint (--resume); a folder of another checkpoint, or of unknown
+# origin, stops the script before anything in it is touched.
 set -euo pipefail
 CHECKPOINT=$1
 GPUS=$2
@@ -58,10 +64,38 @@ case $ARCH in
 esac
 TASKS=${TASKS:-ft linear knn roxford rparis recall coco coco_cascade coco3x ade}
 
+PRETRAINED_SHA=$(sha256sum "$CHECKPOINT" | cut -d' ' -f1)
+task_state() {  # work dir -> "done", "resume" or "new" (claims a new folder for $CHECKPOINT)
+  local work=$1 mark=$1/pretrained.sha256
+  if [ -f "$mark" ]; then
+    if [ "$(cat "$mark")" != "$PRETRAINED_SHA" ]; then
+      echo "transfer.sh: $work holds a run from another pre-training checkpoint (sha256" \
+        "$(cat "$mark"), not $PRETRAINED_SHA of $CHECKPOINT): set NAME= or move it away" >&2
+      return 1
+    fi
+    if [ -f "$work/metrics.json" ]; then echo done
+    elif [ -f "$work/last_checkpoint" ]; then echo resume
+    else echo new; fi
+  elif [ -d "$work" ] && [ -n "$(ls -A "$work")" ]; then
+    echo "transfer.sh: $work is not empty and has no pretrained.sha256 (an older transfer.sh," \
+      "or another tool, wrote it): which checkpoint its files come from is unknown; move it" \
+      "away, or write the sha256 of $CHECKPOINT into $work/pretrained.sha256 to continue it" >&2
+    return 1
+  else
+    mkdir -p "$work" && echo "$PRETRAINED_SHA" > "$mark" && echo new
+  fi
+}
+
 run_trained() {  # task config: fine-tune, then evaluate the last checkpoint
-  local task=$1 config=$2 work=$OUT/$1
-  echo "=== [$task] train $config -> $work"
-  bash "$ROOT/tools/dist_train.sh" "$config" "$GPUS" --work-dir "$work" \
+  local task=$1 config=$2 work=$OUT/$1 state resume=()
+  state=$(task_state "$work")
+  case $state in
+    done) echo "=== [$task] done before: $work/metrics.json (delete it to run the task again)"
+          return ;;
+    resume) echo "=== [$task] resuming the interrupted training in $work"; resume=(--resume) ;;
+    *) echo "=== [$task] train $config -> $work" ;;
+  esac
+  bash "$ROOT/tools/dist_train.sh" "$config" "$GPUS" --work-dir "$work" "${resume[@]}" \
     --cfg-options "model.backbone.init_cfg.checkpoint=$CHECKPOINT" "${EXTRA[@]}"
   local last
   last=$(cat "$work/last_checkpoint")
@@ -71,7 +105,12 @@ run_trained() {  # task config: fine-tune, then evaluate the last checkpoint
 }
 
 run_frozen() {  # task config tool: evaluation of frozen features, no training
-  local task=$1 config=$2 tool=$3 work=$OUT/$1
+  local task=$1 config=$2 tool=$3 work=$OUT/$1 state
+  state=$(task_state "$work")
+  if [ "$state" = done ]; then
+    echo "=== [$task] done before: $work/metrics.json (delete it to run the task again)"
+    return
+  fi
   echo "=== [$task] $tool $config -> $work"
   "$PYTHON" "$ROOT/tools/$tool" "$config" "$CHECKPOINT" --out "$work/metrics.json" \
     ${EXTRA[@]:+--cfg-options "${EXTRA[@]}"}

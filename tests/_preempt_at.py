@@ -1,0 +1,31 @@
+"""Preemption at a chosen iteration, for the resume tests: after training iteration `at`, this
+process sends itself SIGUSR1 (as Slurm's warning before a time limit would) and the real handler
+of PreemptionCheckpointHook takes it from there.
+
+In-process tests patch the hook with `signalling_after_train_iter`; subprocess runs import this
+module through `custom_imports`, which patches it from $PREEMPT_AT_ITER (and $PREEMPT_RANK: only
+that rank gets the signal, so the others must learn it through the hook's all-reduce).
+"""
+import os
+import signal
+
+from mmengine.dist import get_rank
+
+from mimco_mm.engine.preemption import PreemptionCheckpointHook
+
+
+def signalling_after_train_iter(original, at, rank=None):
+    """`original` (PreemptionCheckpointHook.after_train_iter), preceded by SIGUSR1 to this
+    process after iteration `at` on `rank` (None: every rank)."""
+
+    def after_train_iter(self, runner, *args, **kwargs):
+        if runner.iter + 1 == at and rank in (None, get_rank()):
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return original(self, runner, *args, **kwargs)
+    return after_train_iter
+
+
+if 'PREEMPT_AT_ITER' in os.environ:
+    PreemptionCheckpointHook.after_train_iter = signalling_after_train_iter(
+        PreemptionCheckpointHook.after_train_iter, int(os.environ['PREEMPT_AT_ITER']),
+        int(os.environ['PREEMPT_RANK']) if 'PREEMPT_RANK' in os.environ else None)
