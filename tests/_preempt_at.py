@@ -3,7 +3,7 @@ process sends itself SIGUSR1 (as Slurm's warning before a time limit would) and 
 of PreemptionCheckpointHook takes it from there.
 
 In-process tests patch the hook with `signalling_after_train_iter`; subprocess runs import this
-module through `custom_imports`, which patches it from $PREEMPT_AT_ITER (and $PREEMPT_RANK: only
+module through a config file's `custom_imports`, which patches it from $PREEMPT_AT_ITER (and $PREEMPT_RANK: only
 that rank gets the signal, so the others must learn it through the hook's all-reduce).
 """
 import os

@@ -177,13 +177,18 @@ def test_two_processes_one_signalled_stop_together_and_resume_exactly(pretrain_c
                f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
                'train_cfg.max_iters=6', 'train_cfg.val_interval=100', 'val_cfg=None',
                'val_dataloader=None', 'val_evaluator=None', 'default_hooks.checkpoint.interval=6',
-               'randomness.seed=0',
-               'custom_imports.imports=[mimco_mm,mimco_mm.seg,_preempt_at]']
+               'randomness.seed=0']
+    # the config, plus tests/_preempt_at.py among its imports (a config file's custom_imports
+    # are imported when it is read; --cfg-options come too late for that)
+    config = tmp_path / 'upernet_preempt_at.py'
+    config.write_text(f"_base_ = '{osp.join(ROOT, SEG)}'\n"
+                      "custom_imports = dict(imports=['mimco_mm', 'mimco_mm.seg', '_preempt_at'],"
+                      " allow_failed_imports=False)\n")
 
     def dist_train(work, *extra, **env):
         env = dict(os.environ, PYTHON=sys.executable, PORT='29541', OMP_NUM_THREADS='1',
                    PYTHONPATH=osp.join(ROOT, 'tests'), **env)
-        return subprocess.run(['bash', osp.join(ROOT, 'tools/dist_train.sh'), SEG, '2',
+        return subprocess.run(['bash', osp.join(ROOT, 'tools/dist_train.sh'), str(config), '2',
                                '--work-dir', str(work), *extra, *options], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=600)
 
