@@ -199,3 +199,46 @@ def test_zero_workers_with_persistent_workers_in_the_config():
     with pytest.raises(ValueError, match='prefetch_factor'):
         __import__('torch').utils.data.DataLoader(list(range(8)), num_workers=0,
                                                   prefetch_factor=1)
+
+
+def test_imagenet_subset_keeps_the_classes_and_relabels_them_in_sorted_order(tmp_path):
+    from tools.data import imagenet_subset
+    shipped = imagenet_subset.read_wnids(imagenet_subset.SUBSETS['imagenet100'])
+    assert len(shipped) == 100  # CMC's ImageNet-100: 100 distinct WordNet ids
+    # a full ImageNet of 5 classes, 3 of them in ImageNet-100; flat val/ as imagenet_meta writes
+    wnids = sorted(['n01558993', 'n02869837', 'n04592741', 'n01440764', 'n03000134'])
+    assert [w in shipped for w in wnids] == [False, True, True, False, True]
+    os.makedirs(tmp_path / 'meta')
+    (tmp_path / 'meta' / 'train.txt').write_text(''.join(
+        f'{w}/{w}_{i}.JPEG {label}\n' for label, w in enumerate(wnids) for i in range(2)))
+    val_truth = [4, 0, 1, 3, 2, 4]
+    (tmp_path / 'meta' / 'val.txt').write_text(''.join(
+        f'ILSVRC2012_val_{i + 1:08d}.JPEG {label}\n' for i, label in enumerate(val_truth)))
+    # ImageNet-100 needs all of its classes: 97 are missing here
+    with pytest.raises(ValueError, match='97 classes of imagenet100 have no images'):
+        imagenet_subset.main([str(tmp_path)])
+    assert not (tmp_path / 'meta' / 'train_in100.txt').exists()
+    # a list of the three (in another order), through the same code path
+    kept = ['n01558993', 'n02869837', 'n04592741']  # sorted: the new labels 0, 1, 2
+    classes = tmp_path / 'classes.txt'
+    classes.write_text('# three of ImageNet-100\nn04592741\nn01558993\nn02869837\n')
+    assert imagenet_subset.main([str(tmp_path), '--classes', str(classes), '--name', 'sub']) == 0
+    train = (tmp_path / 'meta' / 'train_sub.txt').read_text().splitlines()
+    assert train == [f'{w}/{w}_{i}.JPEG {kept.index(w)}' for w in kept for i in range(2)]
+    val = (tmp_path / 'meta' / 'val_sub.txt').read_text().splitlines()
+    assert val == [f'ILSVRC2012_val_{i + 1:08d}.JPEG {kept.index(wnids[label])}'
+                   for i, label in enumerate(val_truth) if wnids[label] in kept]
+    # mmpretrain's ImageNet dataset reads the labels as written
+    from mmpretrain.datasets import ImageNet
+    dataset = ImageNet(data_root=str(tmp_path), ann_file='meta/val_sub.txt', data_prefix='val',
+                       pipeline=[], lazy_init=False)
+    assert [dataset.get_data_info(i)['gt_label'] for i in range(len(dataset))] == \
+        [int(line.split()[1]) for line in val]
+    # a list naming a class the data lacks, and a malformed list, are errors naming them
+    other = tmp_path / 'other.txt'
+    other.write_text('n01558993\nn09999999\n')
+    with pytest.raises(ValueError, match=r"n09999999"):
+        imagenet_subset.main([str(tmp_path), '--classes', str(other), '--name', 'two'])
+    other.write_text('n01558993\nnot_a_wnid\n')
+    with pytest.raises(ValueError, match='not_a_wnid'):
+        imagenet_subset.main([str(tmp_path), '--classes', str(other), '--name', 'two'])

@@ -149,7 +149,8 @@ def test_upernet_rolls_back_over_nan_steps_and_finishes(pretrain_chain, tmp_path
     argv = [osp.join(ROOT, SEG), '--work-dir', str(tmp_path), '--cfg-options', *FAST_LOADING,
             f'train_dataloader.dataset.data_root={data}',
             f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
-            'train_cfg.max_iters=8', 'train_cfg.val_interval=100', 'val_cfg=None',
+            'train_cfg.max_iters=8', 'param_scheduler.1.end=8', 'train_cfg.val_interval=100',
+            'val_cfg=None',
             'val_dataloader=None', 'val_evaluator=None', 'default_hooks.checkpoint.interval=2',
             'experiment_name=seg_rollback', 'visualizer.name=seg_rollback']
     cfg = train_tool.build_config(train_tool.parse_args(argv))
@@ -175,7 +176,8 @@ def test_two_processes_one_signalled_stop_together_and_resume_exactly(pretrain_c
     data = make_ade_segmentation(str(tmp_path / 'ade'), num_train=8, num_val=2)
     options = ['--cfg-options', f'train_dataloader.dataset.data_root={data}',
                f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
-               'train_cfg.max_iters=6', 'train_cfg.val_interval=100', 'val_cfg=None',
+               'train_cfg.max_iters=6', 'param_scheduler.1.end=6', 'train_cfg.val_interval=100',
+               'val_cfg=None',
                'val_dataloader=None', 'val_evaluator=None', 'default_hooks.checkpoint.interval=6',
                'randomness.seed=0']
     # the config, plus tests/_preempt_at.py among its imports (a config file's custom_imports

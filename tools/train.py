@@ -95,9 +95,11 @@ def main(argv=None):
     # every checkpoint records its backbones' architecture, which every load then checks
     runner.register_hook(dict(type='RecordArchitectureHook'))
     runner.register_hook(dict(type='ProvenanceHook'))  # commit, versions, batch, lr, data, ...
-    # says when the GPUs wait for the data loader, unless the config sets its own thresholds
-    if not any(h.get('type') == 'DataWaitMonitorHook' for h in cfg.get('custom_hooks') or []):
-        runner.register_hook(dict(type='DataWaitMonitorHook'))
+    # says when the GPUs wait for the data loader; stops a run whose lr schedule ends before
+    # its training does (both unless the config sets its own)
+    for hook in ('DataWaitMonitorHook', 'ScheduleCheckHook'):
+        if not any(h.get('type') == hook for h in cfg.get('custom_hooks') or []):
+            runner.register_hook(dict(type=hook))
     runner.train()
     close_process_group()
     return runner

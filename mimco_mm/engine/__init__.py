@@ -9,8 +9,10 @@ from .preemption import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook, RunPreemp
 from .provenance_hook import ProvenanceHook
 from .resumable_iter_loop import ResumableIterBasedTrainLoop
 from .resumable_loop import ResumableEpochBasedTrainLoop
+from .schedule_check import ScheduleCheckHook
 
 __all__ = ['KNNMonitorHook', 'ViTLayerDecayConstructor', 'NonFiniteGuardHook', 'NonFiniteLossError',
            'NonFiniteCheckpointError', 'PreemptionCheckpointHook', 'PREEMPTED_EXIT_CODE',
            'RunPreempted', 'ResumableEpochBasedTrainLoop', 'ResumableIterBasedTrainLoop',
-           'RecordArchitectureHook', 'ProvenanceHook', 'IterPhaseTimerHook', 'DataWaitMonitorHook']
+           'RecordArchitectureHook', 'ProvenanceHook', 'IterPhaseTimerHook', 'DataWaitMonitorHook',
+           'ScheduleCheckHook']
