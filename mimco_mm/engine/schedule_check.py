@@ -66,7 +66,8 @@ def schedule_problems(schedulers, max_epochs, max_iters, iters_per_epoch):
                     warnings.append(
                         f'{name} ({cfg["type"]}) has T_max={t_max} but stops after '
                         f'{end - begin} {_unit(by_epoch)}s: it never reaches its eta_min.')
-            param = 'momentum' if 'Momentum' in str(cfg.get('type')) else 'lr'
+            param = cfg.get('param_name') or ('momentum' if 'Momentum' in str(cfg.get('type'))
+                                              else 'lr')
             if end * scale > latest.get(param, (-1, ))[0]:
                 latest[param] = (end * scale, index, cfg)
         for param, (end_iters, index, cfg) in latest.items():
