@@ -206,3 +206,55 @@ def test_two_processes_one_signalled_stop_together_and_resume_exactly(pretrain_c
     result = dist_train(work, '--resume')
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_same_training_state(saved(work / 'iter_6.pth'), saved(tmp_path / 'ref' / 'iter_6.pth'))
+
+
+EXIT_SCRIPT = '''
+import gc, sys
+from conftest import run_train, make_image_folder
+from mimco_mm.datasets import make_ade_segmentation
+from mimco_mm.engine import PreemptionCheckpointHook
+root, stage2 = sys.argv[1:3]
+workers = ['train_dataloader.num_workers=2']
+ade = make_ade_segmentation(root + '/ade', num_train=4, num_val=2)
+seg = [f'train_dataloader.dataset.data_root={ade}', f'model.backbone.init_cfg.checkpoint={stage2}',
+       'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None', *workers]
+# 1. the iteration loop, endless iterator
+run_train('configs/benchmarks/upernet_vit-tiny_cpu.py', root + '/seg', *seg)
+# 2. the epoch loop with persistent workers
+data = make_image_folder(root + '/cls', classes=3, per_class=4, size=36, splits=('train', ))
+run_train('configs/benchmarks/vit-tiny_linear_cpu.py', root + '/linear',
+          f'train_dataloader.dataset.data_root={data}', f'model.backbone.init_cfg.checkpoint={stage2}',
+          'model.head.num_classes=3', 'data_preprocessor.num_classes=3', 'train_dataloader.batch_size=4',
+          'train_cfg.max_epochs=2', 'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
+          'train_dataloader.persistent_workers=True', *workers)
+# 3. a run that fails in the middle
+def fail(self, runner, *args, **kwargs):
+    if runner.iter == 1:
+        raise RuntimeError('planned failure')
+PreemptionCheckpointHook.after_train_iter = fail
+try:
+    run_train('configs/benchmarks/upernet_vit-tiny_cpu.py', root + '/failed', *seg)
+except RuntimeError as error:
+    print('FAILED AS PLANNED', error)
+gc.collect()  # the runners (reference cycles) go: nothing then holds the workers' iterators
+print('EXITING', flush=True)
+'''
+
+
+def test_the_process_exits_after_training_with_workers(pretrain_chain, tmp_path):
+    """Dataloader workers ignore SIGTERM (so that Slurm's signal does not kill them mid-batch),
+    so multiprocessing cannot stop them at interpreter exit: the loops stop them when they end
+    (also on an error). Without that, a process whose runner was garbage-collected before exit
+    waited for its workers forever (this hung `make test` in the demo test's UPerNet run)."""
+    import subprocess
+    import sys
+
+    from tools._common import ROOT
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([osp.join(ROOT, 'tests'), ROOT]),
+               OMP_NUM_THREADS='1')
+    result = subprocess.run([sys.executable, '-c', EXIT_SCRIPT, str(tmp_path),
+                             pretrain_chain['stage2']], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert 'FAILED AS PLANNED planned failure' in result.stdout
+    assert result.stdout.rstrip().endswith('EXITING')

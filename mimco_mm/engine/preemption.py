@@ -38,14 +38,19 @@ class RunPreempted(SystemExit):
 
 
 def shutdown_dataloader_workers(loop):
-    """Stop a train loop's dataloader workers through their queues (they ignore SIGTERM, so the
-    SIGTERM that multiprocessing sends them at interpreter exit would not)."""
+    """Stop a train loop's dataloader workers through their queues, and drop the iterators.
+
+    The workers ignore SIGTERM (see `_worker_init_ignoring_signals`), so the SIGTERM that
+    multiprocessing sends its children at interpreter exit does not stop them, and the exit then
+    waits for them forever. The workers that outlive an epoch must therefore be stopped here: an
+    iteration loop's endless iterator, and a persistent loader's. Safe to call twice."""
     if loop is None:
         return
-    for iterator in (getattr(loop, 'data_iterator', None),
-                     getattr(getattr(loop, 'dataloader', None), '_iterator', None)):
+    for owner, name in ((loop, 'data_iterator'), (getattr(loop, 'dataloader', None), '_iterator')):
+        iterator = getattr(owner, name, None)
         if iterator is not None and hasattr(iterator, '_shutdown_workers'):
             iterator._shutdown_workers()
+            setattr(owner, name, None)  # a persistent loader starts new workers if run again
 
 
 def _worker_init_ignoring_signals(signums, original, worker_id):
@@ -99,6 +104,7 @@ class PreemptionCheckpointHook(Hook):
 
     def after_train(self, runner):
         self._restore_handlers()
+        shutdown_dataloader_workers(runner.train_loop)  # MMEngine's loops leave them running
 
     def _restore_handlers(self):
         for signum, handler in self._previous_handlers.items():

@@ -20,6 +20,7 @@ from mmengine.runner import IterBasedTrainLoop
 
 from mimco_mm.datasets.resumable import ResumableInfiniteSampler
 
+from .preemption import shutdown_dataloader_workers
 from .resumable_loop import EPOCH_SAMPLERS, ResumableLoopMixin
 
 
@@ -47,17 +48,20 @@ class ResumableIterBasedTrainLoop(ResumableLoopMixin, IterBasedTrainLoop):
         self.runner.call_hook('before_train_epoch')
         self._apply_resumed_state()
         batches = self._batches()
-        while self._iter < self._max_iters and not self.stop_training:
-            self.runner.model.train()
-            self.run_iter(next(batches))
-            if self._rollback_to is not None:
-                self._roll_back()
-                batches = self._batches()  # the stream again, from the checkpoint's position
-                continue
-            self._decide_current_val_interval()
-            if (self.runner.val_loop is not None and self._iter >= self.val_begin
-                    and (self._iter % self.val_interval == 0 or self._iter == self._max_iters)):
-                self.runner.val_loop.run()
+        try:
+            while self._iter < self._max_iters and not self.stop_training:
+                self.runner.model.train()
+                self.run_iter(next(batches))
+                if self._rollback_to is not None:
+                    self._roll_back()
+                    batches = self._batches()  # the stream again, from the checkpoint's position
+                    continue
+                self._decide_current_val_interval()
+                if (self.runner.val_loop is not None and self._iter >= self.val_begin and
+                        (self._iter % self.val_interval == 0 or self._iter == self._max_iters)):
+                    self.runner.val_loop.run()
+        finally:  # the endless iterator's workers outlive the loop otherwise (and, ignoring
+            shutdown_dataloader_workers(self)  # SIGTERM, would block the interpreter's exit)
         self.runner.call_hook('after_train_epoch')
         self.runner.call_hook('after_train')
         return self.runner.model

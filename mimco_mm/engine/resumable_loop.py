@@ -29,6 +29,8 @@ from mmengine.runner import EpochBasedTrainLoop
 from mimco_mm.datasets.resumable import ResumableBatchSampler, ResumableSampler, SeededDataset
 from mimco_mm.seeding import STEP, seed_everything
 
+from .preemption import shutdown_dataloader_workers
+
 STATE_KEY = 'loop_state'
 EPOCH_SAMPLERS = {'DefaultSampler': ResumableSampler, 'ResumableSampler': ResumableSampler,
                   ResumableSampler: ResumableSampler}
@@ -165,16 +167,19 @@ class ResumableEpochBasedTrainLoop(ResumableLoopMixin, EpochBasedTrainLoop):
     def run(self):
         self.runner.call_hook('before_train')
         self._apply_resumed_state()
-        while self._epoch < self._max_epochs and not self.stop_training:
-            self.run_epoch()
-            if self._rollback_to is not None:
-                self._roll_back()
-                continue
-            self._decide_current_val_interval()
-            if (self.runner.val_loop is not None and self._epoch >= self.val_begin
-                    and (self._epoch % self.val_interval == 0
-                         or self._epoch == self._max_epochs)):
-                self.runner.val_loop.run()
+        try:
+            while self._epoch < self._max_epochs and not self.stop_training:
+                self.run_epoch()
+                if self._rollback_to is not None:
+                    self._roll_back()
+                    continue
+                self._decide_current_val_interval()
+                if (self.runner.val_loop is not None and self._epoch >= self.val_begin
+                        and (self._epoch % self.val_interval == 0
+                             or self._epoch == self._max_epochs)):
+                    self.runner.val_loop.run()
+        finally:  # also on an error: workers that ignore SIGTERM would block the exit
+            shutdown_dataloader_workers(self)
         self.runner.call_hook('after_train')
         return self.runner.model
 
