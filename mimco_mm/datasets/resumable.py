@@ -142,3 +142,32 @@ class ResumableBatchSampler(Sampler):
 
     def __len__(self):
         return len(self.inner)
+
+
+def start_epoch_at(batch_sampler, epoch, batches, replay=0):
+    """Make the next iterator of a resumable loader yield epoch `epoch` from its batch `batches`
+    on; the batches before it are drawn as index lists, no image is loaded.
+
+    Args:
+        batch_sampler: the DataLoader's: a ResumableBatchSampler, or torch's BatchSampler around a
+            ResumableSampler / ResumableInfiniteSampler.
+        epoch (int): the epoch (the pass, for an endless stream).
+        batches (int): batches of that epoch to skip.
+        replay (int): the rollback count, part of every sample's seed.
+    """
+    sampler = batch_sampler.sampler
+    sampler.set_epoch(epoch)
+    sampler.replay = replay
+    if isinstance(batch_sampler, ResumableBatchSampler):
+        batch_sampler.start_at(batches)
+    else:
+        sampler.start_at(batches * batch_sampler.batch_size)
+
+
+def stream_position(batch_sampler, batches_done):
+    """(epoch, batches into it) of an iteration-based run that has trained `batches_done`
+    batches: an InfiniteSampler's stream is one endless pass, a DefaultSampler's is its epochs
+    one after another (as MMEngine's IterBasedTrainLoop runs them)."""
+    if isinstance(batch_sampler.sampler, ResumableInfiniteSampler):
+        return 0, batches_done
+    return divmod(batches_done, len(batch_sampler))

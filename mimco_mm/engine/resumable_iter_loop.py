@@ -18,7 +18,8 @@ from mmengine.logging import print_log
 from mmengine.registry import LOOPS
 from mmengine.runner import IterBasedTrainLoop
 
-from mimco_mm.datasets.resumable import ResumableInfiniteSampler
+from mimco_mm.datasets.resumable import (ResumableInfiniteSampler, start_epoch_at,
+                                         stream_position)
 
 from .preemption import shutdown_dataloader_workers
 from .resumable_loop import EPOCH_SAMPLERS, ResumableLoopMixin
@@ -72,15 +73,9 @@ class ResumableIterBasedTrainLoop(ResumableLoopMixin, IterBasedTrainLoop):
         An InfiniteSampler's stream is one pass; a DefaultSampler's is its epochs one after the
         other (MMEngine's loop calls set_epoch(1), (2), ... each time the dataloader runs out).
         """
-        sampler = self.index_sampler
-        if isinstance(sampler, ResumableInfiniteSampler):
-            epoch, skip = 0, self._iter
-        else:
-            epoch, skip = divmod(self._iter, len(self.dataloader))
+        epoch, skip = stream_position(self.dataloader.batch_sampler, self._iter)
         while True:
-            sampler.set_epoch(epoch)
-            sampler.replay = self.replay
-            self._start_at_batch(skip)
+            start_epoch_at(self.dataloader.batch_sampler, epoch, skip, self.replay)
             self.data_iterator = iter(self.dataloader)
             yield from self.data_iterator
             epoch, skip = epoch + 1, 0

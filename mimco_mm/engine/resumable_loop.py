@@ -26,7 +26,8 @@ from mmengine.logging import print_log
 from mmengine.registry import DATASETS, LOOPS
 from mmengine.runner import EpochBasedTrainLoop
 
-from mimco_mm.datasets.resumable import ResumableBatchSampler, ResumableSampler, SeededDataset
+from mimco_mm.datasets.resumable import (ResumableBatchSampler, ResumableSampler, SeededDataset,
+                                         start_epoch_at)
 from mimco_mm.seeding import STEP, seed_everything
 
 from .preemption import shutdown_dataloader_workers
@@ -87,25 +88,14 @@ class ResumableLoopMixin:
 
     @property
     def index_sampler(self):
-        """The resumable index sampler (inside the batch sampler when there is one)."""
-        batch_sampler = self.dataloader.batch_sampler
-        if isinstance(batch_sampler, ResumableBatchSampler):
-            return batch_sampler.sampler
-        return self.dataloader.sampler
+        """The resumable index sampler (torch's or the config's batch sampler draws from it)."""
+        return self.dataloader.batch_sampler.sampler
 
     @property
     def samples_per_iter(self):
         """Images per iteration over all processes."""
         batch_sampler = self.dataloader.batch_sampler
         return batch_sampler.batch_size * get_world_size()
-
-    def _start_at_batch(self, batches):
-        """The next DataLoader iterator starts this many batches into the sampler's stream."""
-        batch_sampler = self.dataloader.batch_sampler
-        if isinstance(batch_sampler, ResumableBatchSampler):
-            batch_sampler.start_at(batches)
-        else:
-            self.index_sampler.start_at(batches * batch_sampler.batch_size)
 
     def run_iter(self, *args):
         seed_everything(STEP, self.base_seed, self.replay, get_rank(), self._iter)
@@ -186,12 +176,10 @@ class ResumableEpochBasedTrainLoop(ResumableLoopMixin, EpochBasedTrainLoop):
     def run_epoch(self):
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
-        sampler = self.index_sampler
-        sampler.set_epoch(self._epoch)  # as DistSamplerSeedHook does; harmless if it ran
-        sampler.replay = self.replay
         done = self._skip_batches
         self._skip_batches = 0
-        self._start_at_batch(done)
+        # set_epoch as DistSamplerSeedHook does (harmless if it ran), then skip `done` batches
+        start_epoch_at(self.dataloader.batch_sampler, self._epoch, done, self.replay)
         self._epoch_start_iter = self._iter - done
         self.data_iterator = iter(self.dataloader)  # kept: PreemptionCheckpointHook shuts it down
         for idx, data_batch in enumerate(self.data_iterator, start=done):

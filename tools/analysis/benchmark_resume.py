@@ -79,10 +79,14 @@ def seconds_per_batch(dataset, batch_size, batches):
 
 
 def skip_seconds(cfg, at, gpus):
-    """Time for one process's resumable samplers to reach iteration `at`, as the loop does it
-    (ResumableIterBasedTrainLoop._batches): the first batch after the skip is drawn."""
+    """Time for one process's resumable samplers to reach iteration `at` as the loop does it
+    (ResumableIterBasedTrainLoop._batches: stream_position, start_epoch_at); the first batch
+    after the skip is drawn."""
+    from torch.utils.data import BatchSampler
+
     from mimco_mm.datasets import (ResumableBatchSampler, ResumableInfiniteSampler,
                                    ResumableSampler, SeededDataset)
+    from mimco_mm.datasets.resumable import start_epoch_at, stream_position
     loader = cfg.train_dataloader
     dataset = SeededDataset(SizesOnly(DATASETS[cfg.default_scope]['size']), seed=0)
     infinite = 'Infinite' in loader.sampler['type']
@@ -91,22 +95,13 @@ def skip_seconds(cfg, at, gpus):
     if not infinite:  # DefaultSampler's per-rank share
         sampler.num_samples = -(-len(dataset) // gpus)
         sampler.total_size = sampler.num_samples * gpus
-    batches = None
     if loader.get('batch_sampler'):
         batches = ResumableBatchSampler(sampler, loader.batch_size, dict(loader.batch_sampler))
+    else:  # what torch's DataLoader builds around the sampler
+        batches = BatchSampler(sampler, loader.batch_size, drop_last=False)
     start = time.perf_counter()
-    if infinite:
-        epoch, skip = 0, at
-    else:
-        epoch, skip = divmod(at, len(batches) if batches else
-                             -(-sampler.num_samples // loader.batch_size))
-    sampler.set_epoch(epoch)
-    if batches:
-        batches.start_at(skip)
-        next(iter(batches))
-    else:
-        sampler.start_at(skip * loader.batch_size)
-        next(iter(sampler))
+    start_epoch_at(batches, *stream_position(batches, at))
+    next(iter(batches))
     return time.perf_counter() - start
 
 
