@@ -1,4 +1,5 @@
 """The demo's pieces: bundled data export, plots, and tools/demo.py end to end on a tiny folder."""
+import json
 import os
 import os.path as osp
 
@@ -79,8 +80,11 @@ def test_demo_end_to_end_on_a_tiny_folder(tmp_path):
     report = (work / 'report.md').read_text()
     for name in ('random init', 'teacher (MoCo v3)', 'SimMIM', 'MimCo', 'raw pixels'):
         assert f'| {name} |' in report
-        assert (work / 'eval' / name / 'knn' / 'metrics.json').is_file()
-        assert (work / 'eval' / name / 'linear' / 'metrics.json').is_file()
+        knn = json.loads((work / 'eval' / name / 'knn' / 'metrics.json').read_text())['metrics']
+        assert 0 <= knn['logreg/top1'] <= 100  # the table's seed-free linear read-out
+        assert (work / 'eval' / name / 'linear' / 'metrics.json').is_file() == (
+            name != 'raw pixels')
+    assert 'log. regression top-1' in report
     # pre-trained rows show the epochs their checkpoint records; only columns with values appear
     assert '| MimCo | 2 |' in report and '| SimMIM | 2 |' in report
     assert 'ROxf' not in report and 'Recall@1' not in report

@@ -155,6 +155,8 @@ def test_two_processes_give_exactly_the_single_process_metrics(pretrain_chain, t
     two = json.loads((tmp_path / 'two.json').read_text())
     assert two['metrics'] == one['metrics']
     assert len(one['metrics']) >= 4
+    if tool == 'knn':  # the config's logistic regression too (fitted by process 0, sent out)
+        assert {'logreg/top1', 'logreg/top5', 'logreg/l2'} <= set(one['metrics'])
     # the provenance says how many processes produced the number, and that the data was the same
     assert (one['provenance']['devices']['count'], two['provenance']['devices']['count']) == (1, 2)
     assert two['provenance']['data'] == one['provenance']['data']

@@ -1,5 +1,5 @@
-"""KNNMonitorHook: k-NN accuracy of the student logged during pre-training, equal to what
-tools/knn.py reports for the checkpoint of the same epoch."""
+"""KNNMonitorHook: k-NN and logistic-regression accuracy of the student logged during
+pre-training, equal to what tools/knn.py reports for the checkpoint of the same epoch."""
 import json
 import os.path as osp
 
@@ -55,6 +55,7 @@ def scalars(work):
 def test_knn_top1_is_logged_every_epoch_and_equals_the_knn_tool(monitored_run):
     logged = [r for r in scalars(monitored_run['work']) if 'knn/top1' in r]
     assert len(logged) == 2 and all(0 <= r['knn/top1'] <= 100 for r in logged)
+    assert all(0 <= r['logreg/top1'] <= 100 and r['logreg/l2'] > 0 for r in logged)
     assert all(r['knn/seconds'] > 0 for r in logged)
     data = monitored_run['data']
     metrics = knn_tool.main([KNN_CPU, str(monitored_run['work'] / 'epoch_2.pth'), '--out',
@@ -62,6 +63,9 @@ def test_knn_top1_is_logged_every_epoch_and_equals_the_knn_tool(monitored_run):
                              f'knn_bank_dataloader.dataset.data_root={data}',
                              f'test_dataloader.dataset.data_root={data}', 'knn.ks=[5]'])
     assert logged[-1]['knn/top1'] == pytest.approx(metrics['knn/top1_k5'])
+    # the same regression as the tool's `knn.logreg` (the CPU configs set it in both places)
+    for key in ('logreg/top1', 'logreg/top5', 'logreg/l2'):
+        assert logged[-1][key] == pytest.approx(metrics[key]), key
 
 
 def test_the_best_epoch_is_kept(monitored_run):
@@ -91,3 +95,5 @@ def test_the_cpu_configs_monitor_reads_the_training_folder_and_can_be_switched_o
     from mimco_mm.engine.knn_monitor import KNNMonitorHook
     with pytest.raises(ValueError, match='-1 \\(off\\)'):
         KNNMonitorHook({}, {}, interval=0)
+    with pytest.raises(KeyError, match="unknown keys \\['l2'\\]"):
+        KNNMonitorHook({}, {}, logreg=dict(l2=1e-3))

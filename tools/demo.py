@@ -10,8 +10,9 @@
 3. stage 2: the MimCo student from that teacher, and the SimMIM control with the same student,
    data and budget (configs/{mimco,simmim}/vit-tiny_cpu.py), both logging the student's k-NN
    top-1 during training (KNNMonitorHook);
-4. k-NN and linear probe on the held-out split for random init, teacher, SimMIM and MimCo, and
-   the raw-pixel baseline (k-NN and logistic regression on the normalised pixels);
+4. k-NN and tools/knn.py's logistic regression (seed-free) on the held-out split, and a linear
+   probe, for random init, teacher, SimMIM and MimCo; the raw-pixel baseline (k-NN and the
+   logistic regression on the normalised pixels);
 5. a few iterations of Mask R-CNN and UPerNet from the MimCo checkpoint, with their evaluators
    (this shows the path, not a score);
 6. last-block CLS attention of teacher / SimMIM / MimCo and MimCo's masked-patch agreement with
@@ -118,9 +119,9 @@ def linear_probe(checkpoint, data, work_dir, epochs, num_classes):
 
 
 def raw_pixel_baseline(knn_config, options, out_dir, ks):
-    """k-NN and a linear classifier on the normalised pixels themselves (the floor a learned
-    feature must clear), written like the other rows' metrics."""
-    from mimco_mm.evaluation import (knn_classify, logistic_regression_top1, pixel_features)
+    """k-NN and the logistic regression of tools/knn.py on the normalised pixels themselves (the
+    floor a learned feature must clear), written like the other rows' k-NN metrics."""
+    from mimco_mm.evaluation import knn_classify, logreg_across_processes, pixel_features
     from mimco_mm.provenance import collect
     from tools._frozen import Evaluation, build_loader
     from mmengine.registry import init_default_scope
@@ -131,15 +132,13 @@ def raw_pixel_baseline(knn_config, options, out_dir, ks):
     bank, bank_y = pixel_features(build_loader(cfg, 'knn_bank_dataloader'), pre.mean, pre.std)
     query, query_y = pixel_features(build_loader(cfg, 'test_dataloader'), pre.mean, pre.std)
     provenance = dict(collect(cfg, datasets=Evaluation.datasets), checkpoint=None)
-    knn_metrics = knn_classify(bank, bank_y, query, query_y, ks=ks)
+    metrics = knn_classify(bank, bank_y, query, query_y, ks=ks)
+    metrics.update(logreg_across_processes(bank, bank_y, query, query_y,
+                                           **(cfg.knn.get('logreg') or {})))
     write_metrics(osp.join(out_dir, 'knn', 'metrics.json'),
-                  dict(config=knn_config, checkpoint=None, metrics=knn_metrics,
+                  dict(config=knn_config, checkpoint=None, metrics=metrics,
                        provenance=provenance))
-    top1 = logistic_regression_top1(bank, bank_y, query, query_y)
-    write_metrics(osp.join(out_dir, 'linear', 'metrics.json'),
-                  dict(config=knn_config, checkpoint=None, metrics={'accuracy/top1': top1},
-                       provenance=provenance, note='full-batch logistic regression on pixels'))
-    return knn_metrics, top1
+    return metrics
 
 
 def attention_figure(knn_config, knn_options, checkpoints, data, teacher, mimco, out,
@@ -222,8 +221,9 @@ def main(argv=None):
                       dict(config=knn_config, checkpoint=ckpt, metrics=metrics,
                            provenance=frozen_provenance(ckpt)))
 
-    knn_metrics, top1 = raw_pixel_baseline(knn_config, knn_options, osp.join(ev, RAW), (10, 20))
-    print(f'raw pixels: k-NN top-1 (k=20) {knn_metrics["knn/top1_k20"]:.1f}, linear {top1:.1f}')
+    pixels = raw_pixel_baseline(knn_config, knn_options, osp.join(ev, RAW), (10, 20))
+    print(f'raw pixels: k-NN top-1 (k=20) {pixels["knn/top1_k20"]:.1f}, logistic regression '
+          f'{pixels["logreg/top1"]:.1f}')
 
     steps(f'linear probe ({args.linear_epochs} epochs) for each model')
     for name, ckpt in checkpoints.items():
@@ -260,6 +260,8 @@ def main(argv=None):
         f'{name}: ' + ', '.join(f'{it} {top1:.1f}' for it, top1 in points)
         for name, points in curves.items()))
     plots.accuracy_bars({'k-NN top-1 (k=20)': {r['method']: r.get('knn', 0.0) for r in rows},
+                         'logistic regression top-1': {r['method']: r.get('logreg', 0.0)
+                                                       for r in rows},
                          'linear top-1': {r['method']: r.get('linear', 0.0) for r in rows}},
                         osp.join(work, 'accuracy.png'))
     plots.embeddings(features, labels, osp.join(work, 'embeddings.png'))

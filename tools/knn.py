@@ -5,7 +5,11 @@
 
 The config gives the model (backbone with out_type='cls_token'), `knn_bank_dataloader` (the
 labelled bank, e.g. ImageNet train with the test transform), `test_dataloader` (the queries) and
-`knn = dict(ks=(10, 20, 100, 200), temperature=0.07)`.
+`knn = dict(ks=(10, 20, 100, 200), temperature=0.07, logreg=dict())`. With `logreg` (a dict of
+mimco_mm/evaluation/logreg.py's settings, `{}` for its defaults; leave it out or None for k-NN
+only) the same features also give `logreg/top1`, `logreg/top5` and `logreg/l2`: a logistic
+regression fitted to the bank with L-BFGS, its L2 strength chosen on every 5th bank image
+(CLIP's linear-probe protocol, not the 90-epoch SGD linear probe of the paper tables).
 
 Across N processes (tools/dist_knn.sh): each extracts 1/N of the bank and of the queries; the
 bank is gathered on every device (ImageNet, ViT-S: 1.28 M x 384 float32, 2 GB); each process
@@ -20,7 +24,8 @@ import mimco_mm  # noqa: E402,F401
 import torch  # noqa: E402
 
 from mimco_mm.evaluation import (extract_features, gather_rows,  # noqa: E402
-                                 knn_across_processes, reduce_across)
+                                 knn_across_processes, logreg_across_processes, reduce_across)
+from mimco_mm.evaluation.logreg import LOGREG_KEYS  # noqa: E402
 from tools._frozen import build_frozen_model, build_loader, run_frozen_tool  # noqa: E402
 
 
@@ -28,9 +33,14 @@ def knn_eval(config, checkpoint, cfg_options=None):
     """k-NN metrics, plus the query features and labels (the demo plots them)."""
     cfg, model, device = build_frozen_model(config, checkpoint, cfg_options)
     knn_cfg = dict(cfg.get('knn', {}))
-    unknown = set(knn_cfg) - {'ks', 'temperature'}
+    unknown = set(knn_cfg) - {'ks', 'temperature', 'logreg'}
     if unknown:
         raise KeyError(f'{config}: knn has unknown keys {sorted(unknown)}')
+    logreg = knn_cfg.get('logreg')
+    unknown = set(logreg or {}) - set(LOGREG_KEYS)
+    if unknown:
+        raise KeyError(f'{config}: knn.logreg has unknown keys {sorted(unknown)} '
+                       f'(known: {list(LOGREG_KEYS)})')
     print('extracting bank features')
     bank, bank_labels = extract_features(model, build_loader(cfg, 'knn_bank_dataloader'), device)
     print('\nextracting query features')
@@ -46,6 +56,10 @@ def knn_eval(config, checkpoint, cfg_options=None):
     # each process: the whole bank on its device, its own queries (mimco_mm/evaluation/knn.py)
     metrics = knn_across_processes(bank.to(device), bank_labels, query, query_labels, ks,
                                    knn_cfg.get('temperature', 0.07))
+    if logreg is not None:
+        print('fitting the logistic regression')
+        metrics.update(logreg_across_processes(bank.to(device), bank_labels, query,
+                                               query_labels, **logreg))
     return metrics, gather_rows(query.to(device)).cpu(), gather_rows(query_labels.to(device)).cpu()
 
 

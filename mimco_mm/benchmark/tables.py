@@ -15,6 +15,9 @@ COLUMNS = [
     ('ft', 'IN-1K fine-tune top-1', 'ft', 'accuracy/top1', 1),
     ('linear', 'linear top-1', 'linear', 'accuracy/top1', 1),
     ('knn', 'k-NN top-1 (k=20)', 'knn', 'knn/top1_k20', 1),
+    # tools/knn.py's logistic regression on the same features (CLIP's L-BFGS probe, no
+    # augmentation): no published row has it, and it is not the `linear` protocol
+    ('logreg', 'log. regression top-1', 'knn', 'logreg/top1', 1),
     ('recall', 'Recall@1', 'recall', 'retrieval/recall@1', 1),
     ('coco_box', 'COCO AP box', 'coco', 'coco/bbox_mAP', 100),
     ('coco_mask', 'COCO AP mask', 'coco', 'coco/segm_mAP', 100),

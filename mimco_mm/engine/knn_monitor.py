@@ -1,17 +1,22 @@
-"""`KNNMonitorHook`: the student's k-NN accuracy during pre-training, so a long run shows whether
-it is going anywhere before it ends (the loss alone does not).
+"""`KNNMonitorHook`: the student's k-NN accuracy (and a logistic regression's) during
+pre-training, so a long run shows whether it is going anywhere before it ends (the loss alone
+does not).
 
 Every `interval` epochs and after the last one, the student (the model's `extract_feat`, in eval
 mode, no gradients) embeds a small labelled bank and a query set; each query votes with its k
 nearest bank features exactly as tools/knn.py does (DINO's weighted vote, cosine similarity,
-T 0.07). `knn/top1` goes to the message hub, the log and every visualizer backend (JSON scalars,
-TensorBoard), and with `save_best=True` the best-scoring epoch is kept as `best_knn_top1.pth`.
+T 0.07), and a logistic regression fitted to the bank classifies the queries as tools/knn.py's
+`knn.logreg` does (mimco_mm/evaluation/logreg.py: L-BFGS, its L2 strength chosen on held-out
+bank images). `knn/top1` and `logreg/top1` go to the message hub, the log and every visualizer
+backend (JSON scalars, TensorBoard), and with `save_best=True` the epoch with the best
+`knn/top1` is kept as `best_knn_top1.pth`.
 Across processes each one embeds every world_size-th image (nothing padded), the bank is
 gathered, each votes for its own queries, and the hit counts are summed, so the number equals a
 single process's. The vote runs on the model's device, 1024 queries at a time.
 """
 import copy
 import time
+from typing import Optional
 
 import torch
 from mmengine.hooks import Hook
@@ -20,6 +25,7 @@ from mmengine.registry import HOOKS
 from mimco_mm.evaluation.distributed import shard_sampler, world
 from mimco_mm.evaluation.features import normalised_batches
 from mimco_mm.evaluation.knn import knn_across_processes
+from mimco_mm.evaluation.logreg import LOGREG_KEYS, logreg_across_processes
 
 
 def global_features(model, inputs):
@@ -63,16 +69,26 @@ class KNNMonitorHook(Hook):
         interval: every this many epochs (and after the last); -1: never (MMEngine's convention
             for CheckpointHook), e.g. to switch a config's monitor off from --cfg-options.
         k: neighbours of the logged vote (`knn/top1`); temperature: of the vote weights.
-        save_best: keep the checkpoint of the best `knn/top1` as best_knn_top1.pth.
+        logreg: keyword arguments of the logistic regression (`grid` of L2 strengths, `holdout`,
+            `max_iter`; mimco_mm/evaluation/logreg.py), {} for its defaults; None: k-NN only.
+        save_best: keep the checkpoint of the best `knn/top1` as best_knn_top1.pth. The queries
+            then choose the checkpoint, so their number for it is optimistic: select on queries
+            that are not the set you report (e.g. held-out train images).
     """
 
     priority = 'LOW'  # after the checkpoint hook: a best checkpoint never replaces the epoch one
 
     def __init__(self, bank_dataloader: dict, query_dataloader: dict, interval: int = 1,
-                 k: int = 20, temperature: float = 0.07, save_best: bool = False):
+                 k: int = 20, temperature: float = 0.07, logreg: Optional[dict] = None,
+                 save_best: bool = False):
         if (interval < 1 and interval != -1) or k < 1:
             raise ValueError(f'KNNMonitorHook: interval must be >= 1 or -1 (off) and k >= 1, '
                              f'got {interval}, {k}')
+        unknown = set(logreg or {}) - set(LOGREG_KEYS)
+        if unknown:
+            raise KeyError(f'KNNMonitorHook: logreg has unknown keys {sorted(unknown)} '
+                           f'(known: {list(LOGREG_KEYS)})')
+        self.logreg = logreg
         self.bank_cfg, self.query_cfg = bank_dataloader, query_dataloader
         self.interval, self.k, self.temperature = interval, k, temperature
         self.save_best = save_best
@@ -109,8 +125,11 @@ class KNNMonitorHook(Hook):
             model.train(was_training)
         # a k larger than the gathered bank is an error there (mimco_mm/evaluation/knn.py)
         metrics = knn_across_processes(bank, bank_y, query, query_y, (self.k, ), self.temperature)
-        return {'knn/top1': metrics[f'knn/top1_k{self.k}'],
-                'knn/top5': metrics[f'knn/top5_k{self.k}']}
+        results = {'knn/top1': metrics[f'knn/top1_k{self.k}'],
+                   'knn/top5': metrics[f'knn/top5_k{self.k}']}
+        if self.logreg is not None:
+            results.update(logreg_across_processes(bank, bank_y, query, query_y, **self.logreg))
+        return results
 
     def after_train_epoch(self, runner):
         if self.interval == -1:
@@ -125,8 +144,10 @@ class KNNMonitorHook(Hook):
             runner.message_hub.update_scalar(key, value)
         runner.visualizer.add_scalars(dict(metrics, **{'knn/seconds': seconds}),
                                       step=runner.iter)
+        logreg = '' if self.logreg is None else \
+            f'; logistic regression top-1 {metrics["logreg/top1"]:.2f} (L2 {metrics["logreg/l2"]:g})'
         runner.logger.info(f'Epoch {runner.epoch + 1}: k-NN (k={self.k}) top-1 '
-                           f'{metrics["knn/top1"]:.2f}, top-5 {metrics["knn/top5"]:.2f} '
+                           f'{metrics["knn/top1"]:.2f}, top-5 {metrics["knn/top5"]:.2f}{logreg} '
                            f'({seconds:.1f} s)')
         if self.save_best and (self.best is None or metrics['knn/top1'] > self.best):
             self.best = metrics['knn/top1']

@@ -47,6 +47,30 @@ def gather_rows(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat([p[:int(c.item())] for p, c in zip(parts, counts)])
 
 
+def gather_in_dataset_order(tensor: torch.Tensor) -> torch.Tensor:
+    """Every process's rows in the order of the dataset they came from, on every process.
+
+    shard_sampler gives process r the samples r, r + W, r + 2W, ... (W processes), so row i of
+    the dataset is row i // W of process i % W. Anything that depends on the order of its rows
+    (a sum in floating point, an optimiser's path) then sees what a single process sees.
+
+    Args:
+        tensor: (n_rank, ...), this process's rows in its sampler's order.
+    Returns:
+        (sum of n_rank, ...) in dataset order.
+    """
+    size = world()[1]
+    if size == 1:
+        return tensor
+    counts = gather_rows(torch.tensor([tensor.shape[0]], device=tensor.device)).tolist()
+    if any(a < b for a, b in zip(counts, counts[1:])) or counts[0] - counts[-1] > 1:
+        raise ValueError(f'row counts {counts} are not an interleaved shard of one dataset')
+    rows = gather_rows(tensor)
+    starts = [sum(counts[:r]) for r in range(size)]
+    order = [starts[i % size] + i // size for i in range(len(rows))]
+    return rows[torch.tensor(order, device=rows.device)]
+
+
 def reduce_across(value: torch.Tensor, op: str = 'sum') -> torch.Tensor:
     """Element-wise 'sum' or 'max' over processes (a copy; identity in a single process)."""
     value = value.clone()
