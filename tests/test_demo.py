@@ -75,6 +75,9 @@ def test_demo_end_to_end_on_a_tiny_folder(tmp_path):
     data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=22, size=32,
                              splits=('train', 'val'))
     work = tmp_path / 'demo'
+    stale = work / 'eval' / 'raw pixels' / 'linear' / 'metrics.json'  # an older demo's result
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"metrics": {"accuracy/top1": 14.9}}')
     demo.main(['--data', data, '--work-dir', str(work), '--stage1-epochs', '2',
                '--stage2-epochs', '2', '--linear-epochs', '1'])
     report = (work / 'report.md').read_text()

@@ -231,6 +231,30 @@ def test_kill_9_inside_a_checkpoint_write_leaves_the_old_file(tmp_path):
     assert os.listdir(tmp_path) == ['latest.pth']
 
 
+def test_resume_passes_over_a_damaged_checkpoint_and_ends_as_the_uninterrupted_run(setup,
+                                                                                   tmp_path):
+    """A run stopped after iteration 6 whose iter_6.pth then lost a bit (torch.load would read
+    it): --resume starts from iter_3.pth, says why, and ends bit-identical to the reference."""
+    import shutil
+    from test_checkpoint_integrity import flip_a_byte
+    from mimco_mm.compat import CorruptCheckpointError
+    opts = options(MIMCO, setup)
+    run_train(MIMCO, tmp_path / 'ref', *opts, *BY_ITER)  # checkpoints at 3, 6 and 8
+    work = tmp_path / 'stopped'
+    work.mkdir()
+    for i in (3, 6):
+        shutil.copy2(tmp_path / 'ref' / f'iter_{i}.pth', work / f'iter_{i}.pth')
+    (work / 'last_checkpoint').write_text(str(work / 'iter_6.pth'))
+    flip_a_byte(work / 'iter_6.pth')
+    with pytest.raises(CorruptCheckpointError, match='iter_6.pth'):
+        saved(work / 'iter_6.pth')
+    runner = run_train(MIMCO, work, *opts, *BY_ITER, resume=True)
+    log = open(osp.join(runner.log_dir, osp.basename(runner.log_dir) + '.log')).read()
+    assert 'damaged checkpoints were passed over' in log and 'iter_6.pth is damaged' in log
+    assert sorted(logged_losses(work)) == [4, 5, 6, 7, 8]  # replayed from iteration 3
+    assert_same_training_state(saved(work / 'iter_8.pth'), saved(tmp_path / 'ref' / 'iter_8.pth'))
+
+
 def test_broken_last_checkpoint_pointer_falls_back_to_newest_complete_file(tmp_path):
     for i in (1, 2):
         torch.save({'state_dict': {}, 'meta': {'iter': i}}, tmp_path / f'iter_{i}.pth')

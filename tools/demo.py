@@ -25,6 +25,7 @@ import argparse
 import copy
 import os
 import os.path as osp
+import shutil
 import sys
 import time
 
@@ -210,6 +211,9 @@ def main(argv=None):
                                     teacher, simmim, mimco)))
 
     steps('k-NN on the held-out split, and features for the embedding plot')
+    if osp.isdir(ev):  # a result this run does not rewrite must not stay in its table
+        print(f'replacing the previous demo\'s results in {ev}')
+        shutil.rmtree(ev)
     knn_config = cfg_path('benchmarks/vit-tiny_knn_cpu.py')
     knn_options = [f'knn_bank_dataloader.dataset.data_root={data}',
                    f'test_dataloader.dataset.data_root={data}', 'knn.ks=[10,20]']

@@ -3,12 +3,13 @@
 it does not fix.
 
 - checkpoint_loading: torch >= 2.6 `weights_only=True` with an exact allow-list for mmengine's
-  checkpoints (instead of a blanket `weights_only=False`).
+  checkpoints (instead of a blanket `weights_only=False`); every load first checks the file's
+  CRCs (checkpoint_integrity: torch.load does not, so flipped bits loaded silently).
 - adjust_hue, in1d: numpy 2 breakages in mmcv's colour jitter and mmpretrain's retrieval metrics.
 - cpu_dist: multi-process runs on machines without GPUs.
 - strict_pretrained: `init_cfg=Pretrained` with `strict=True` raises on any key mismatch.
 - atomic_checkpoint: checkpoints and `last_checkpoint` are written atomically; resume falls back
-  to the newest complete checkpoint when the pointer is broken.
+  to the newest intact checkpoint when the pointer is broken or its file damaged.
 - dataloader_workers: `num_workers=0` works with configs that set `persistent_workers=True`.
 - load_image: an unreadable image is an error that names it, or (opt-in) is skipped.
 - bf16_amp: a bf16 AmpOptimWrapper has no loss scaler (it only cost a gradient pass and a sync)
@@ -18,6 +19,7 @@ import warnings
 
 from . import (adjust_hue, atomic_checkpoint, bf16_amp, checkpoint_loading, cpu_dist,
                dataloader_workers, in1d, load_image, strict_pretrained)
+from .checkpoint_integrity import CorruptCheckpointError  # noqa: F401
 from .checkpoint_loading import (TRUST_ENV, UntrustedCheckpointError,  # noqa: F401
                                  load_checkpoint_file)
 from .load_image import BadImageError  # noqa: F401

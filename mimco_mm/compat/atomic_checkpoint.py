@@ -11,7 +11,9 @@ it start from scratch). Two fixes:
   What a killed writer left behind is deleted by the next write of the same file.
 - `find_latest_checkpoint(path)` returns what `last_checkpoint` names when that file exists (as
   upstream); when the pointer is missing, empty or names a missing file, it falls back to the
-  newest complete `*.pth` in the folder (every `*.pth` is complete, given the first fix).
+  newest complete `*.pth` in the folder (every `*.pth` is complete, given the first fix), never
+  a `best_*.pth` (no optimizer state). A checkpoint damaged after it was written (flipped bits,
+  a bad copy: checkpoint_integrity) is passed over, with a warning naming it.
 
 A full disk (or quota) is the other way a long run ends at a checkpoint: the write fails with
 ENOSPC / EDQUOT, which upstream reports as a bare `[Errno 28]` from deep inside torch.save. Here
@@ -126,26 +128,51 @@ def newest_complete_checkpoint(path):
     return max(candidates, key=osp.getmtime) if candidates else None
 
 
+def resumable_checkpoints(path):
+    """The `*.pth` files directly under `path` a run can continue from, newest first: all but
+    the best-metric copies (`best_*.pth`, written without optimizer state, often after the
+    epoch's own checkpoint)."""
+    candidates = [p for p in glob.glob(osp.join(path, '*.pth'))
+                  if osp.isfile(p) and not osp.basename(p).startswith('best_')]
+    return sorted(candidates, key=osp.getmtime, reverse=True)
+
+
 def find_latest_checkpoint(path):
-    """mmengine's `find_latest_checkpoint`, robust to a kill while `last_checkpoint` was written."""
+    """mmengine's `find_latest_checkpoint`, robust to a kill while `last_checkpoint` was written
+    and to a damaged checkpoint (checkpoint_integrity): what the pointer names when that file is
+    intact, else the newest intact resumable checkpoint, with a warning naming what was passed
+    over."""
     from mmengine.logging import print_log
+    from .checkpoint_integrity import CorruptCheckpointError, verify_checkpoint_file
     save_file = osp.join(path, 'last_checkpoint')
     named = None
     if osp.exists(save_file):
         with open(save_file) as f:
             named = f.read().strip()
-        if named and osp.isfile(named):
-            return named
-    fallback = newest_complete_checkpoint(path)
-    if fallback is None:
-        if named:  # the pointer names a file that is gone and nothing else is there
-            return named
-        print_log('Did not find last_checkpoint to be resumed.')
-        return None
-    print_log(f'{save_file} is missing, empty or names a missing file ({named!r}); resuming '
-              f'from the newest complete checkpoint in {path}: {fallback}', logger='current',
-              level=30)
-    return fallback
+    pointed = bool(named) and osp.isfile(named)
+    candidates = ([named] if pointed else []) + \
+        [p for p in resumable_checkpoints(path) if not (pointed and osp.samefile(p, named))]
+    damaged = []
+    for candidate in candidates:
+        try:
+            verify_checkpoint_file(candidate)
+        except CorruptCheckpointError as err:
+            damaged.append(str(err))
+            continue
+        if candidate != named or damaged:
+            why = f'{save_file} is missing, empty or names a missing file ({named!r})' \
+                if not damaged else 'damaged checkpoints were passed over:\n  ' + \
+                '\n  '.join(damaged) + '\n'
+            print_log(f'{why}; resuming from the newest intact checkpoint in {path}: '
+                      f'{candidate}', logger='current', level=30)
+        return candidate
+    if damaged:
+        raise CorruptCheckpointError(f'no intact checkpoint to resume from in {path}:\n  ' +
+                                     '\n  '.join(damaged))
+    if named:  # the pointer names a file that is gone and nothing else is there
+        return named
+    print_log('Did not find last_checkpoint to be resumed.')
+    return None
 
 
 def install():

@@ -12,6 +12,8 @@ import re
 import numpy as np
 import torch
 
+from .checkpoint_integrity import verify_checkpoint_file
+
 TRUST_ENV = 'MIMCO_TRUSTED_CHECKPOINTS'
 
 
@@ -58,12 +60,14 @@ def load_checkpoint_file(filename, map_location='cpu', extra_globals=()):
 
     Raises:
         FileNotFoundError: `filename` is not a file.
+        CorruptCheckpointError: the file is truncated or fails its CRCs (checkpoint_integrity).
         UntrustedCheckpointError: the file needs a global outside the allow-list; the message
             names it and says how to opt in for this one file.
     """
     filename = osp.expanduser(str(filename))
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} can not be found')
+    verify_checkpoint_file(filename)  # torch.load does not check the archive's CRCs
     if osp.realpath(filename) in _trusted_files():
         # The user listed this very file in MIMCO_TRUSTED_CHECKPOINTS: full pickle, by their choice.
         return torch.load(filename, map_location=map_location, weights_only=False)

@@ -7,7 +7,8 @@ the per-step / per-sample seeding behind exact resume.
 The same model and batch are stepped alternately with a plain MMEngine OptimWrapper and with one
 guarded by NonFiniteGuardHook (A, B, A, B, ...; median step time, so drift hits both alike).
 A full resumable checkpoint (model, teacher, optimizer state) is written with the atomic writer
-to time one save; its share of training time is save time / checkpoint interval.
+to time one save; its share of training time is save time / checkpoint interval. Then the CRC
+check every load makes of that file (mimco_mm/compat/checkpoint_integrity.py) is timed.
 """
 import argparse
 import os
@@ -22,6 +23,7 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import mimco_mm  # noqa: E402,F401
+from mimco_mm.compat.checkpoint_integrity import verify_checkpoint_file  # noqa: E402
 from tools.analysis.benchmark_step import build, device_name, make_batch, timed  # noqa: E402
 
 
@@ -88,6 +90,8 @@ def main(argv=None):
                           meta=dict(iter=1))
         saves = [timed(lambda: save_checkpoint(checkpoint, path), device) for _ in range(3)]
         save_s, size = statistics.median(saves), os.path.getsize(path) / 2**20
+        verify_s = statistics.median(timed(lambda: verify_checkpoint_file(path), device)
+                                     for _ in range(3))
 
     start = time.perf_counter()
     for i in range(1000):
@@ -104,10 +108,13 @@ def main(argv=None):
           f'{100 * (guard_ratio - 1):+.1f} % |')
     print(f'| one resumable checkpoint ({size:.0f} MiB, atomic write + fsync) | {save_s:.2f} s | '
           f'{100 * save_s / interval_s:.3f} % at one per {args.interval_minutes:g} min |')
+    print(f'| CRC check of that checkpoint before it is loaded (page cache warm) | '
+          f'{verify_s:.2f} s | once per resume, load_from or Pretrained load |')
     print(f'| seeding one sample (SeededDataset) | {seed_us:.1f} us | '
           f'{100 * seed_us * 1e-6 * args.batch / step_s:.3f} % of a step of {args.batch}, '
           f'spread over the data workers |')
-    return dict(step_s=step_s, guard_ratio=guard_ratio, save_s=save_s, seed_us=seed_us)
+    return dict(step_s=step_s, guard_ratio=guard_ratio, save_s=save_s, verify_s=verify_s,
+                seed_us=seed_us)
 
 
 if __name__ == '__main__':

@@ -20,6 +20,7 @@
 #      per worker and per DataLoader, Pillow's crop vs the torch crop (benchmark_data.py); 20
 #      steps of the one-GPU config (2048 images in 8 micro-batches: memory, finite, teacher);
 #      the distributed preflight (tools/dist_check.sh) with one process per GPU of the node;
+#      the logistic-regression read-out of tools/knn.py at the monitor's and at ImageNet's size;
 #   5. benchmark_step.py --compile all: ViT-S MimCo eager vs torch.compile (teacher + student);
 #   6. the same with CUDA graphs for the teacher (--compile teacher --compile-mode reduce-overhead).
 # Every stage writes its log under --out (default work_dirs/gpu_check); the summary is
@@ -161,6 +162,12 @@ stage dist_check 180 env PYTHON="$PY" PORT=29561 bash tools/dist_check.sh "$GPUS
   --work-dir /tmp/mimco_dist_check --json "$OUT_DIR/dist_check.json" \
   && grep -E '^(all-reduce|verdict|ERROR|warning)' "$OUT_DIR/dist_check.log" \
   | sed 's/^/    /' >> "$SUMMARY"
+
+# 4f. tools/knn.py's logistic regression: the monitor's bank (5,000 x 384, 100 classes), then
+# ImageNet's (1,281,167 x 384, 1,000 classes, 50,000 queries)
+stage bench_logreg 300 bash -c "'$PY' tools/analysis/benchmark_logreg.py && '$PY' \
+  tools/analysis/benchmark_logreg.py --bank 1281167 --queries 50000 --classes 1000" \
+  && grep -E '^(logistic|read-out)' "$OUT_DIR/bench_logreg.log" | sed 's/^/    /' >> "$SUMMARY"
 
 # 5. torch.compile of teacher and student (last: compiling is the slowest stage)
 stage bench_compile 400 "$PY" tools/analysis/benchmark_step.py --batch "$BATCH" --warmup 3 \
