@@ -95,6 +95,8 @@ def main(argv=None):
     # every checkpoint records its backbones' architecture, which every load then checks
     runner.register_hook(dict(type='RecordArchitectureHook'))
     runner.register_hook(dict(type='ProvenanceHook'))  # commit, versions, batch, lr, data, ...
+    # --resume only from a checkpoint holding optimizer, schedulers and counters
+    runner.register_hook(dict(type='ResumeCheckHook'))
     # says when the GPUs wait for the data loader; stops a run whose lr schedule ends before
     # its training does (both unless the config sets its own)
     for hook in ('DataWaitMonitorHook', 'ScheduleCheckHook'):

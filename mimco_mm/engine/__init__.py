@@ -9,10 +9,11 @@ from .preemption import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook, RunPreemp
 from .provenance_hook import ProvenanceHook
 from .resumable_iter_loop import ResumableIterBasedTrainLoop
 from .resumable_loop import ResumableEpochBasedTrainLoop
+from .resume_check import NotResumableError, ResumeCheckHook
 from .schedule_check import ScheduleCheckHook
 
 __all__ = ['KNNMonitorHook', 'ViTLayerDecayConstructor', 'NonFiniteGuardHook', 'NonFiniteLossError',
            'NonFiniteCheckpointError', 'PreemptionCheckpointHook', 'PREEMPTED_EXIT_CODE',
            'RunPreempted', 'ResumableEpochBasedTrainLoop', 'ResumableIterBasedTrainLoop',
            'RecordArchitectureHook', 'ProvenanceHook', 'IterPhaseTimerHook', 'DataWaitMonitorHook',
-           'ScheduleCheckHook']
+           'ScheduleCheckHook', 'ResumeCheckHook', 'NotResumableError']
