@@ -1,10 +1,12 @@
-"""Released ViT checkpoints (timm / DeiT, DINO, iBOT) in their official layouts, converted and
-loaded strictly into our teacher: its patch and global features equal timm's on the same input."""
+"""Released ViT checkpoints (timm / DeiT, DINO, iBOT, the hub's .safetensors) in their official
+layouts, converted and loaded strictly into our teacher: its patch and global features equal
+timm's on the same input."""
 import argparse
 
 import pytest
 import torch
 
+from mimco_mm.compat import load_checkpoint_file
 from tools.model_converters import dino_to_mmpretrain, ibot_to_mmpretrain, timm_to_mmpretrain
 
 
@@ -43,6 +45,11 @@ def official_layouts(model, root):
         path = str(root / (name.replace(' ', '_') + '.pth'))
         torch.save(content, path)
         out[name] = (path, converter, extra)
+    # the Hugging Face hub's timm release: model.safetensors, a bare state dict, classifier in
+    from safetensors.torch import save_file
+    hub = str(root / 'timm_hub_model.safetensors')
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, hub)
+    out['timm hub model.safetensors'] = (hub, timm_to_mmpretrain, ['--num-heads', '6'])
     return out
 
 
@@ -52,7 +59,8 @@ def test_every_release_converts_to_the_features_timm_computes(timm_vit_s, tmp_pa
     with torch.no_grad():
         tokens = timm_vit_s.forward_features(images)  # (B, 1 + 196, 384) after the final norm
     for name, (src, converter, extra) in official_layouts(timm_vit_s, tmp_path).items():
-        dst = str(tmp_path / (src.split('/')[-1] + '.converted.pth'))
+        # a safetensors release is also written as one (our meta in its metadata)
+        dst = str(tmp_path / (src.split('/')[-1] + '.converted.' + src.rsplit('.', 1)[-1]))
         converter.main([src, dst, *extra])
         teacher = ContrastiveTeacher(
             backbone=dict(type='VisionTransformer', arch=dict(
@@ -63,8 +71,9 @@ def test_every_release_converts_to_the_features_timm_computes(timm_vit_s, tmp_pa
             targets = teacher(images)
         torch.testing.assert_close(targets.patch, tokens[:, 1:], rtol=1e-4, atol=1e-4, msg=name)
         torch.testing.assert_close(targets.global_, tokens[:, 0], rtol=1e-4, atol=1e-4, msg=name)
-        meta = torch.load(dst, weights_only=True)['meta']
+        meta = load_checkpoint_file(dst)['meta']
         assert meta['architecture']['backbone']['num_heads'] == 6, name
+    assert dst.endswith('.safetensors')  # the last layout went through both directions
 
 
 def test_dropped_tensors_are_named_and_a_12_head_teacher_is_refused(timm_vit_s, tmp_path, capsys):

@@ -4,7 +4,8 @@ it does not fix.
 
 - checkpoint_loading: torch >= 2.6 `weights_only=True` with an exact allow-list for mmengine's
   checkpoints (instead of a blanket `weights_only=False`); every load first checks the file's
-  CRCs (checkpoint_integrity: torch.load does not, so flipped bits loaded silently).
+  CRCs (checkpoint_integrity: torch.load does not, so flipped bits loaded silently), and reads
+  .safetensors files too (safetensors_files: the hub's release format).
 - adjust_hue, in1d: numpy 2 breakages in mmcv's colour jitter and mmpretrain's retrieval metrics.
 - cpu_dist: multi-process runs on machines without GPUs.
 - strict_pretrained: `init_cfg=Pretrained` with `strict=True` raises on any key mismatch.

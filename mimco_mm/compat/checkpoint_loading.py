@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .checkpoint_integrity import verify_checkpoint_file
+from .safetensors_files import is_safetensors_file, load_safetensors_file
 
 TRUST_ENV = 'MIMCO_TRUSTED_CHECKPOINTS'
 
@@ -56,7 +57,8 @@ def _trusted_files():
 
 def load_checkpoint_file(filename, map_location='cpu', extra_globals=()):
     """`torch.load` with `weights_only=True` and the allow-list above (plus `extra_globals`, for
-    a converter that knows its release format, e.g. DINO's pickled argparse.Namespace).
+    a converter that knows its release format, e.g. DINO's pickled argparse.Namespace); a
+    .safetensors file is read as such (safetensors_files).
 
     Raises:
         FileNotFoundError: `filename` is not a file.
@@ -68,6 +70,8 @@ def load_checkpoint_file(filename, map_location='cpu', extra_globals=()):
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} can not be found')
     verify_checkpoint_file(filename)  # torch.load does not check the archive's CRCs
+    if is_safetensors_file(filename):  # raw tensors + JSON: nothing to allow-list
+        return load_safetensors_file(filename, map_location)
     if osp.realpath(filename) in _trusted_files():
         # The user listed this very file in MIMCO_TRUSTED_CHECKPOINTS: full pickle, by their choice.
         return torch.load(filename, map_location=map_location, weights_only=False)

@@ -2,20 +2,19 @@
 
     python tools/model_converters/extract_backbone.py SRC DST            # mmpretrain ViT names
     python tools/model_converters/extract_backbone.py SRC DST --to timm  # timm VisionTransformer
+    python tools/model_converters/extract_backbone.py SRC DST.safetensors [--to timm]
 
 Default output: {'state_dict': student tensors without the `backbone.` prefix, mask token
 dropped}, which loads strictly into mmpretrain's `VisionTransformer` (or with
 `init_cfg=dict(type='Pretrained', checkpoint=DST)` and no prefix), with the architecture the
 source records copied into its meta. `--to timm` renames to timm's ViT and checks the result by
 loading it strictly into `timm.models.vision_transformer.VisionTransformer` built from that
-recorded architecture.
+recorded architecture. A DST ending in .safetensors is written in that format (the tensors flat,
+the meta as JSON metadata): timm reads it as a plain state dict and our loaders read the meta back.
 """
 import argparse
-import os
 import os.path as osp
 import sys
-
-import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mimco_mm.models.vit_keys import mmpretrain_to_timm  # noqa: E402
@@ -85,14 +84,12 @@ def main(argv=None):
     architecture = recorded_architecture(checkpoint, args.prefix, args.src)
     if args.to == 'timm':
         student, _ = to_timm(student, vit_arch(architecture))
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    tmp = args.dst + '.tmp'
     # a bare backbone: its architecture under the empty prefix (mmpretrain names only; timm
     # names are for timm, which our loaders do not read)
     meta = dict(source=osp.basename(args.src), format=args.to,
                 **({'architecture': {'': architecture}} if args.to == 'mmpretrain' else {}))
-    torch.save(dict(state_dict=student, meta=meta), tmp)
-    os.replace(tmp, args.dst)
+    from mimco_mm.compat.safetensors_files import save_weights
+    save_weights(args.dst, student, meta)  # DST.safetensors: the hub's format
     print(f'wrote {args.dst}: {len(student)} tensors ({args.to} names)')
 
 

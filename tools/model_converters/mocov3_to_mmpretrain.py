@@ -14,7 +14,6 @@ from the tensors, the head count (which no tensor shape encodes) from the offici
 """
 import argparse
 import hashlib
-import os
 import os.path as osp
 import sys
 
@@ -98,10 +97,8 @@ def main(argv=None):
                 epoch=checkpoint.get('epoch'), arch=checkpoint.get('arch'),
                 architecture={'backbone': architecture,
                               'momentum_encoder.module.0': architecture})
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    tmp = args.dst + '.tmp'
-    torch.save(dict(state_dict=state, meta=meta), tmp)
-    os.replace(tmp, args.dst)  # never a half-written destination
+    from mimco_mm.compat.safetensors_files import save_weights
+    save_weights(args.dst, state, meta)  # .safetensors or a torch checkpoint, by the name
     print(f'wrote {args.dst}: {len(state)} tensors '
           f'({sum(k.startswith("backbone.") for k in state)} in the base encoder)')
 

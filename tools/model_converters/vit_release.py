@@ -8,13 +8,13 @@ arch=..., out_type='raw'), checkpoint=RESULT)` loads it strictly and checks the 
 """
 import argparse
 import hashlib
-import os
 import os.path as osp
 import sys
 
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mimco_mm.compat.safetensors_files import save_weights  # noqa: E402
 from mimco_mm.models.vit_keys import timm_to_mmpretrain  # noqa: E402
 
 
@@ -112,13 +112,6 @@ def architecture(state: dict, num_heads: int, vit_type: str = 'VisionTransformer
     return describe(model)
 
 
-def write(dst: str, state: dict, meta: dict) -> None:
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    tmp = dst + '.tmp'
-    torch.save(dict(state_dict=state, meta=meta), tmp)
-    os.replace(tmp, dst)  # never a half-written destination
-
-
 def run(argv, description, fmt, load, heads_from=None, rename=to_mmpretrain, vit_kwargs=None,
         read=None, resizable=False):
     """The common command line: SRC DST [--num-heads N] [--img-size S]. `load(checkpoint) ->
@@ -156,7 +149,7 @@ def run(argv, description, fmt, load, heads_from=None, rename=to_mmpretrain, vit
                 dropped=sorted(dropped) + sorted(other), architecture={'backbone': arch})
     if resampled:
         meta['pos_embed_resampled'] = resampled
-    write(args.dst, state, meta)
+    save_weights(args.dst, state, meta)  # .safetensors or a torch checkpoint, by the name
     for name in sorted(dropped) + sorted(other):
         print(f'not backbone, left out: {name}')
     print(f'wrote {args.dst}: {len(state)} backbone tensors, {heads} heads ({fmt})')
