@@ -160,10 +160,10 @@ def find_latest_checkpoint(path):
             damaged.append(str(err))
             continue
         if candidate != named or damaged:
-            why = f'{save_file} is missing, empty or names a missing file ({named!r})' \
+            why = f'{save_file} is missing, empty or names a missing file ({named!r}); ' \
                 if not damaged else 'damaged checkpoints were passed over:\n  ' + \
                 '\n  '.join(damaged) + '\n'
-            print_log(f'{why}; resuming from the newest intact checkpoint in {path}: '
+            print_log(f'{why}resuming from the newest intact checkpoint in {path}: '
                       f'{candidate}', logger='current', level=30)
         return candidate
     if damaged:

@@ -29,6 +29,19 @@ def scheduler_count(schedulers) -> int:
     return len(schedulers or [])
 
 
+def missing_training_state(checkpoint: dict, needs_schedulers: bool = True) -> list:
+    """The parts an exact continuation needs that `checkpoint` lacks ([] for a full training
+    checkpoint): counters, message hub, optimizer, and scheduler state when the run has
+    schedulers."""
+    meta = checkpoint.get('meta') or {}
+    return [name for name, present in (
+        ('meta.epoch / meta.iter', 'epoch' in meta and 'iter' in meta),
+        ('message_hub', 'message_hub' in checkpoint),
+        ('optimizer', 'optimizer' in checkpoint),
+        ('param_schedulers', 'param_schedulers' in checkpoint or not needs_schedulers),
+    ) if not present]
+
+
 @HOOKS.register_module()
 class ResumeCheckHook(Hook):
     """Checks the checkpoint of a resume (not of a load_from) in `after_load_checkpoint`."""
@@ -40,13 +53,7 @@ class ResumeCheckHook(Hook):
         if not getattr(runner, '_resume', False) or getattr(runner, '_has_loaded', False):
             return
         where = runner._load_from or f'the newest checkpoint in {runner.work_dir}'
-        meta = checkpoint.get('meta') or {}
-        missing = [name for name, present in (
-            ('meta.epoch / meta.iter', 'epoch' in meta and 'iter' in meta),
-            ('message_hub', 'message_hub' in checkpoint),
-            ('optimizer', 'optimizer' in checkpoint),
-            ('param_schedulers', 'param_schedulers' in checkpoint or not runner.param_schedulers),
-        ) if not present]
+        missing = missing_training_state(checkpoint, bool(runner.param_schedulers))
         if missing:
             raise NotResumableError(
                 f'--resume {where}: the checkpoint has no {", ".join(missing)}, so it cannot '
