@@ -123,6 +123,7 @@ def raw_pixel_baseline(knn_config, options, out_dir, ks):
     """k-NN and the logistic regression of tools/knn.py on the normalised pixels themselves (the
     floor a learned feature must clear), written like the other rows' k-NN metrics."""
     from mimco_mm.evaluation import knn_classify, logreg_across_processes, pixel_features
+    from mimco_mm.evaluation.logreg import check_settings
     from mimco_mm.provenance import collect
     from tools._frozen import Evaluation, build_loader
     from mmengine.registry import init_default_scope
@@ -134,8 +135,8 @@ def raw_pixel_baseline(knn_config, options, out_dir, ks):
     query, query_y = pixel_features(build_loader(cfg, 'test_dataloader'), pre.mean, pre.std)
     provenance = dict(collect(cfg, datasets=Evaluation.datasets), checkpoint=None)
     metrics = knn_classify(bank, bank_y, query, query_y, ks=ks)
-    metrics.update(logreg_across_processes(bank, bank_y, query, query_y,
-                                           **(cfg.knn.get('logreg') or {})))
+    metrics.update(logreg_across_processes(bank, bank_y, query, query_y, **check_settings(
+        cfg.knn.get('logreg'), knn_config)))
     write_metrics(osp.join(out_dir, 'knn', 'metrics.json'),
                   dict(config=knn_config, checkpoint=None, metrics=metrics,
                        provenance=provenance))

@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 from mimco_mm.evaluation import (extract_features, gather_rows,  # noqa: E402
                                  knn_across_processes, logreg_across_processes, reduce_across)
-from mimco_mm.evaluation.logreg import LOGREG_KEYS  # noqa: E402
+from mimco_mm.evaluation.logreg import check_settings  # noqa: E402
 from tools._frozen import build_frozen_model, build_loader, run_frozen_tool  # noqa: E402
 
 
@@ -37,10 +37,8 @@ def knn_eval(config, checkpoint, cfg_options=None):
     if unknown:
         raise KeyError(f'{config}: knn has unknown keys {sorted(unknown)}')
     logreg = knn_cfg.get('logreg')
-    unknown = set(logreg or {}) - set(LOGREG_KEYS)
-    if unknown:
-        raise KeyError(f'{config}: knn.logreg has unknown keys {sorted(unknown)} '
-                       f'(known: {list(LOGREG_KEYS)})')
+    if logreg is not None:
+        logreg = check_settings(logreg, f'{config}: knn')
     print('extracting bank features')
     bank, bank_labels = extract_features(model, build_loader(cfg, 'knn_bank_dataloader'), device)
     print('\nextracting query features')

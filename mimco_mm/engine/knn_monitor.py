@@ -25,7 +25,7 @@ from mmengine.registry import HOOKS
 from mimco_mm.evaluation.distributed import shard_sampler, world
 from mimco_mm.evaluation.features import normalised_batches
 from mimco_mm.evaluation.knn import knn_across_processes
-from mimco_mm.evaluation.logreg import LOGREG_KEYS, logreg_across_processes
+from mimco_mm.evaluation.logreg import check_settings, logreg_across_processes
 
 
 def global_features(model, inputs):
@@ -84,11 +84,7 @@ class KNNMonitorHook(Hook):
         if (interval < 1 and interval != -1) or k < 1:
             raise ValueError(f'KNNMonitorHook: interval must be >= 1 or -1 (off) and k >= 1, '
                              f'got {interval}, {k}')
-        unknown = set(logreg or {}) - set(LOGREG_KEYS)
-        if unknown:
-            raise KeyError(f'KNNMonitorHook: logreg has unknown keys {sorted(unknown)} '
-                           f'(known: {list(LOGREG_KEYS)})')
-        self.logreg = logreg
+        self.logreg = None if logreg is None else check_settings(logreg, 'KNNMonitorHook')
         self.bank_cfg, self.query_cfg = bank_dataloader, query_dataloader
         self.interval, self.k, self.temperature = interval, k, temperature
         self.save_best = save_best
@@ -144,8 +140,9 @@ class KNNMonitorHook(Hook):
             runner.message_hub.update_scalar(key, value)
         runner.visualizer.add_scalars(dict(metrics, **{'knn/seconds': seconds}),
                                       step=runner.iter)
-        logreg = '' if self.logreg is None else \
-            f'; logistic regression top-1 {metrics["logreg/top1"]:.2f} (L2 {metrics["logreg/l2"]:g})'
+        logreg = '' if self.logreg is None else (
+            f'; logistic regression top-1 {metrics["logreg/top1"]:.2f} '
+            f'(L2 {metrics["logreg/l2"]:g})')
         runner.logger.info(f'Epoch {runner.epoch + 1}: k-NN (k={self.k}) top-1 '
                            f'{metrics["knn/top1"]:.2f}, top-5 {metrics["knn/top5"]:.2f}{logreg} '
                            f'({seconds:.1f} s)')

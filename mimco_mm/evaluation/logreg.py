@@ -26,6 +26,16 @@ L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 LOGREG_KEYS = ('grid', 'holdout', 'max_iter')
 
 
+def check_settings(settings, where: str) -> dict:
+    """`settings` (a config's `logreg` dict, or None for {}) as keyword arguments of
+    logreg_across_processes; a key nobody reads is an error naming `where`."""
+    unknown = set(settings or {}) - set(LOGREG_KEYS)
+    if unknown:
+        raise KeyError(f'{where}: logreg has unknown keys {sorted(unknown)} '
+                       f'(known: {list(LOGREG_KEYS)})')
+    return dict(settings or {})
+
+
 def standardise(feats: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """(N, D) features shifted and scaled per dimension by the bank's (D,) mean and std."""
     return (feats.float() - mean) / std
