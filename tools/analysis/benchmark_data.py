@@ -46,23 +46,48 @@ class Timed:
         return out
 
 
+def set_crop_backend(step, crop_backend):
+    """Point every random resized crop in `step` (a transform's config, wrappers such as
+    MultiView and RandomApply included) at `crop_backend`, in place."""
+    if step['type'] in ('RandomResizedCrop', 'TorchRandomResizedCrop'):
+        step.pop('backend', None)
+        if crop_backend == 'torch':
+            step['type'] = 'TorchRandomResizedCrop'
+        else:
+            step.update(type='RandomResizedCrop', backend=crop_backend)
+    inner = step.get('transforms', [])
+    for sub in inner:
+        for s in (sub if isinstance(sub, list) else [sub]):
+            set_crop_backend(s, crop_backend)
+
+
 def build_pipeline(pipeline_cfg, backend, crop_backend=None):
-    """The config's transforms, each timed; LoadImageFromFile decodes with `backend`, and the
-    random resized crop resizes with `crop_backend` when given ('cv2', 'pillow', or 'torch':
-    TorchRandomResizedCrop, Pillow's filter on torch's kernels)."""
+    """The config's transforms, each timed, and the transforms of each MultiView view too (named
+    'MultiView/view1 GaussianBlur'); LoadImageFromFile decodes with `backend`, and every random
+    resized crop resizes with `crop_backend` when given ('cv2', 'pillow', or 'torch':
+    TorchRandomResizedCrop, Pillow's filter on torch's kernels).
+    Returns (the top-level steps, every Timed)."""
     from mmpretrain.registry import TRANSFORMS
-    steps = []
+    steps, timed = [], []
     for step in copy.deepcopy(pipeline_cfg):
         if step['type'] == 'LoadImageFromFile':
             step['imdecode_backend'] = backend
-        if step['type'] in ('RandomResizedCrop', 'TorchRandomResizedCrop') and crop_backend:
-            step.pop('backend', None)
-            if crop_backend == 'torch':
-                step['type'] = 'TorchRandomResizedCrop'
-            else:
-                step.update(type='RandomResizedCrop', backend=crop_backend)
+        if crop_backend:
+            set_crop_backend(step, crop_backend)
         steps.append(Timed(TRANSFORMS.build(step)))
-    return steps
+        timed.append(steps[-1])
+        for v, view in enumerate(getattr(steps[-1].transform, 'pipelines', [])):  # MultiView
+            view.transforms = [Timed(t) for t in view.transforms]
+            for t in view.transforms:
+                t.name = f'{steps[-1].name}/view{v + 1} {t.name}'
+            timed.extend(view.transforms)
+    return steps, timed
+
+
+def leaf_costs(per_step):
+    """The entries of `per_step` {name: ms} that are not split further ('MultiView' is, into its
+    views' transforms)."""
+    return {k: v for k, v in per_step.items() if not any(o.startswith(k + '/') for o in per_step)}
 
 
 def run_pipeline(steps, files):
@@ -79,13 +104,15 @@ def run_pipeline(steps, files):
 
 def measure(pipeline_cfg, backend, files, samples, passes=3, crop_backend=None):
     """Median images/s over `passes` timed passes, and ms per image of each transform."""
-    steps = build_pipeline(pipeline_cfg, backend, crop_backend)
+    steps, timed = build_pipeline(pipeline_cfg, backend, crop_backend)
     todo = (files * math.ceil(samples / len(files)))[:samples]
     run_pipeline(steps, files)  # warm the page cache and lazy imports
-    for s in steps:
+    for s in timed:
         s.seconds = 0.0
     rates = [samples / run_pipeline(steps, todo) for _ in range(passes)]
-    per_step = {s.name: 1000 * s.seconds / (passes * samples) for s in steps}
+    per_step = {}
+    for s in timed:  # a view that runs twice (num_views=2) adds both runs to its transforms
+        per_step[s.name] = per_step.get(s.name, 0.0) + 1000 * s.seconds / (passes * samples)
     return statistics.median(rates), per_step
 
 
@@ -198,7 +225,7 @@ def main(argv=None):
     print('| config | decode | images / s / worker | workers per GPU | slowest transform |')
     print('|---|---|---|---|---|')
     for r in rows:
-        slow = max(r['ms_per_transform'].items(), key=lambda kv: kv[1])
+        slow = max(leaf_costs(r['ms_per_transform']).items(), key=lambda kv: kv[1])
         print(f'| {osp.basename(osp.dirname(r["config"]))}/{osp.basename(r["config"])} | '
               f'{r["backend"]} | {r["images_per_s"]:.0f} | {r["workers_per_gpu"]} | '
               f'{slow[0]} {slow[1]:.1f} ms |')
