@@ -158,6 +158,30 @@ def test_system_torch_falls_back_loudly_to_mmcv_without_ops(tmp_path, cluster_py
     assert full.returncode != 0 and 'mmcv with ops could not be built' in full.stderr
 
 
+def test_online_install_without_ops_builds_mmcv_lite_into_the_cache(tmp_path, cluster_python):
+    """--system-torch --only pretrain --no-ops with the package index reachable (a GPU node with
+    network): mmcv-lite is built from the source pip downloads (tools/install/mmcv_lite.sh, the
+    builder the wheelhouse uses too), cached outside the venv, and installed without ops."""
+    cache = tmp_path / 'cache'
+    env = dict(os.environ, PYTHON=cluster_python, VENV=str(tmp_path / 'venv'),
+               MIMCO_CACHE=str(cache))
+    setup = subprocess.run(['bash', 'tools/setup_env.sh', '--system-torch', '--only', 'pretrain',
+                            '--no-ops'], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
+    assert 'building mmcv-lite' in setup.stderr and 'WITHOUT ops' in setup.stdout
+    cached = list((cache / 'wheels').glob('mmcv-lite-*/mmcv_lite-2.1.0-*.whl'))
+    assert len(cached) == 1
+    with zipfile.ZipFile(cached[0]) as whl:
+        names = whl.namelist()
+    assert 'mmcv/__init__.py' in names and not any('_ext' in n for n in names)
+    probe = subprocess.run([str(tmp_path / 'venv' / 'bin' / 'python'), '-c', """
+import importlib.util, importlib.metadata as md, mmcv, mmpretrain, mimco_mm
+print(mmcv.__version__, md.version('mmcv-lite'), importlib.util.find_spec('mmcv._ext'))
+"""], env=env, capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == ['2.1.0', '2.1.0', 'None']
+
+
 def test_setup_rejects_contradictory_options():
     res = subprocess.run(['bash', 'tools/setup_env.sh', '--no-ops'], cwd=ROOT,
                          capture_output=True, text=True)

@@ -44,7 +44,7 @@ MMCV_VERSION=2.1.0
 STAMP="$VENV/.mimco_setup_stamp"
 
 inputs_hash() {
-  { cat requirements/*.txt setup.py tools/setup_env.sh tools/install/deps.py
+  { cat requirements/*.txt setup.py tools/setup_env.sh tools/install/deps.py tools/install/mmcv_lite.sh
     echo "system_torch=$SYSTEM_TORCH offline=$OFFLINE only=$ONLY no_ops=$NO_OPS"; } | sha256sum | cut -c1-16
 }
 want=$(inputs_hash)
@@ -85,9 +85,11 @@ pip_install() { "${PIP[@]}" install "${PIP_OPTS[@]}" "$@"; }
 
 if [ "$SYSTEM_TORCH" = 1 ]; then
   log "using the installed torch: $("$PY" -c 'import torch, torchvision; print(torch.__version__, "| torchvision", torchvision.__version__, "| cuda", torch.version.cuda)')"
+  log "installing the build tools into the venv (requirements/build-tools.txt)"
+  pip_install -r requirements/build-tools.txt
 else
-  log "installing torch + build tools (requirements/build.txt)"
-  pip_install -r requirements/build.txt
+  log "installing torch + build tools (requirements/build.txt, build-tools.txt)"
+  pip_install -r requirements/build-tools.txt -r requirements/build.txt
 fi
 
 # ---- mmcv: compiled ops from the wheel cache / wheelhouse / a build, or no ops ----------------
@@ -131,6 +133,7 @@ build_mmcv_ops() {  # compile mmcv with ops against this torch into $WHEEL_DIR; 
   log "cached $(ls "$WHEEL_DIR")"
 }
 
+source tools/install/mmcv_lite.sh  # build_mmcv_lite
 lite_wheel() {  # path of mmcv without ops (pure Python): wheelhouse, cache, or built in seconds
   local dir="$CACHE/wheels/mmcv-lite-$MMCV_VERSION"
   if [ -n "$OFFLINE" ]; then
@@ -139,9 +142,10 @@ lite_wheel() {  # path of mmcv without ops (pure Python): wheelhouse, cache, or 
   if ! ls "$dir"/mmcv_lite-$MMCV_VERSION-*.whl >/dev/null 2>&1; then
     local build; build=$(mktemp -d)
     mmcv_sdist "$build" >&2 || die "cannot fetch mmcv's source"
-    MMCV_WITH_OPS=0 "${PIP[@]}" wheel --quiet --no-build-isolation --no-deps \
-      "$build/mmcv-$MMCV_VERSION" -w "$build/wheel" >&2
-    mkdir -p "$dir" && mv "$build"/wheel/mmcv_lite-*.whl "$dir/" && rm -rf "$build"
+    log "building mmcv-lite $MMCV_VERSION (no ops; seconds)" >&2
+    build_mmcv_lite "$build/mmcv-$MMCV_VERSION.tar.gz" "$dir" "${PIP[@]}" >/dev/null \
+      || { rm -rf "$build"; die "mmcv-lite could not be built (see above)"; }
+    rm -rf "$build"
   fi
   ls "$dir"/mmcv_lite-$MMCV_VERSION-*.whl | head -1
 }

@@ -40,7 +40,7 @@ mkdir -p "$OUT/mmcv"
 OUT=$(cd "$OUT" && pwd)
 cd "$ROOT"
 
-reqs=()
+reqs=(requirements/build-tools.txt)
 [ "$SYSTEM_TORCH" = 1 ] || reqs+=(requirements/build.txt)
 if [ "$ONLY" = all ]; then reqs+=(requirements/runtime.txt requirements/data.txt)
 else reqs+=(requirements/pretrain.txt); fi
@@ -51,17 +51,14 @@ echo "[wheelhouse] Python $PYVER: ${reqs[*]}${excl:+ (leaving out ${excl[*]})}"
   --requirements "${reqs[@]}" --constraints requirements/constraints.txt --exclude "${excl[@]}" \
   --max-glibc "$GLIBC"
 
+source tools/install/mmcv_lite.sh  # build_mmcv_lite
 # mmcv: source + op-less wheel (built here; pure Python) + the compiled wheels we have.
 if [ ! -f "$OUT/mmcv/mmcv-$MMCV_VERSION.tar.gz" ]; then
   "$PY" -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
     "mmcv==$MMCV_VERSION" -d "$OUT/mmcv"
 fi
 if ! ls "$OUT"/mmcv/mmcv_lite-$MMCV_VERSION-*.whl >/dev/null 2>&1; then
-  build=$(mktemp -d)
-  tar xzf "$OUT/mmcv/mmcv-$MMCV_VERSION.tar.gz" -C "$build"
-  MMCV_WITH_OPS=0 "$PY" -m pip wheel --quiet --disable-pip-version-check --no-build-isolation \
-    --no-deps "$build/mmcv-$MMCV_VERSION" -w "$OUT/mmcv"
-  rm -rf "$build"
+  build_mmcv_lite "$OUT/mmcv/mmcv-$MMCV_VERSION.tar.gz" "$OUT/mmcv" "$PY" -m pip >/dev/null
 fi
 py_tag=cp${PYVER/./}
 for dir in "$CACHE"/wheels/mmcv-${MMCV_VERSION}_torch-*_${py_tag}_*; do
