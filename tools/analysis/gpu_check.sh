@@ -17,7 +17,8 @@
 #      bit-identical, its loss curve against the H200 reference run (compare_runs.py, informative);
 #      then 60 iterations each with IterPhaseTimerHook (--phases device / host):
 #      where the Runner's iteration time goes beyond the bare step; the data pipeline's images/s
-#      per worker and per DataLoader, Pillow's crop vs the torch crop (benchmark_data.py); 20
+#      per worker and per DataLoader, Pillow's crop vs the torch crop (benchmark_data.py), and
+#      stage 1's (MoCo v3) views transform by transform (data_mocov3); 20
 #      steps of the one-GPU config (2048 images in 8 micro-batches: memory, finite, teacher);
 #      the distributed preflight (tools/dist_check.sh) with one process per GPU of the node;
 #      the logistic-regression read-out of tools/knn.py at the monitor's and at ImageNet's size;
@@ -154,6 +155,12 @@ stage data 300 "$PY" tools/analysis/benchmark_data.py configs/mimco/vit-s_100e.p
   --backends cv2 --crop-backends pillow torch --loader-workers "$(( $(nproc) - 2 ))" \
   --json "$OUT_DIR/data.json" \
   && grep '^\[data\]' "$OUT_DIR/data.log" | sed 's/^/    /' >> "$SUMMARY"
+
+# 4d'. the stage-1 (MoCo v3) views on this node's cores, transform by transform: mmpretrain's
+# Pillow crop vs the configs' torch crop (one worker)
+stage data_mocov3 150 "$PY" tools/analysis/benchmark_data.py configs/mocov3/vit-s_300e.py \
+  --backends cv2 --crop-backends pillow torch --samples 200 --json "$OUT_DIR/data_mocov3.json" \
+  && grep '^\[data\]' "$OUT_DIR/data_mocov3.log" | sed 's/^/    /' >> "$SUMMARY"
 
 # 4e. the distributed preflight with one process per GPU of this node (NCCL): shared work dir,
 # versions, GPU per process, and the all-reduce bandwidth at the ViT gradient sizes (2+ GPUs)
