@@ -137,3 +137,29 @@ def test_the_real_stage2_configs_train_on_a_cpu_box(tmp_path, config, extra):
         assert summary['teacher_bit_identical']
         rows = [r for r in read_scalars(str(tmp_path / 'run')) if 'img_negatives' in r]
         assert rows and all(r['img_negatives'] == 3 for r in rows)
+
+
+def test_the_stage1_step_counts_both_views_and_the_momentum_encoder_once(tmp_path):
+    """benchmark_step.py --stage1: MoCo v3's batch is one tensor per view, its momentum encoder is
+    the frozen part (counted once per view), and the run reports it beside MimCo and SimMIM."""
+    import json
+
+    from tools.analysis import benchmark_step
+    cpu = torch.device('cpu')
+    model, _, cfg = benchmark_step.build('configs/mocov3/vit-tiny_cpu.py', str(tmp_path), cpu)
+    images, samples = benchmark_step.make_batch(cfg, 2, cpu)
+    assert [tuple(v.shape) for v in images] == [(2, 3, 32, 32)] * 2 and len(samples) == 2
+    assert frozen_children(model) == ['momentum_encoder']
+    trained, frozen = forward_flops(model, images, samples, mode='loss')
+    per_view = sum(forward_flops(model.momentum_encoder.module, images[0]))  # ViT + projector
+    assert frozen == pytest.approx(2 * per_view)  # both views through the momentum encoder
+    assert trained > 2 * per_view  # both views through the student, plus the predictor
+    benchmark_step.main(['--mimco', 'configs/mimco/vit-tiny_cpu.py',
+                         '--simmim', 'configs/simmim/vit-tiny_cpu.py',
+                         '--stage1', 'configs/mocov3/vit-tiny_cpu.py', '--batch', '2',
+                         '--iters', '1', '--warmup', '0', '--json', str(tmp_path / 'step.json')])
+    rows = json.loads((tmp_path / 'step.json').read_text())['models']
+    assert set(rows) == {'MimCo', 'SimMIM', benchmark_step.STAGE1}
+    stage1 = rows[benchmark_step.STAGE1]
+    assert stage1['images_per_s'] > 0
+    assert stage1['gflops_per_image'] * 1e9 == pytest.approx(3 * trained + frozen)

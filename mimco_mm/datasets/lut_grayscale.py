@@ -1,10 +1,12 @@
 """mmpretrain's RandomGrayscale with the same output, four times faster.
 
-MoCo v3's views turn grey with probability 0.2, and mmpretrain's RandomGrayscale weighs every
-pixel in float64 (`(weights * img).sum(axis=2)`): 1.1 ms per 224-px view on this CPU.
+MoCo v3's views turn grey with probability 0.2, and mmpretrain's (mmcv's) RandomGrayscale weighs
+every pixel in float64 (`(weights * img).sum(axis=2)`): 1.1 ms per 224-px view on this CPU.
 `LUTRandomGrayscale` reads the three products from 256-entry float64 tables (each entry is the
 product numpy forms) and adds them in numpy's order, so the uint8 result is the same for every
-one of the 2^24 colours (tests/test_lut_grayscale.py checks all of them): 0.25 ms.
+one of the 2^24 colours (tests/test_lut_grayscale.py checks all of them): 0.25 ms. The order is
+numpy's (2.4 here); a numpy that summed three channels in another order could move a few colours
+by one grey level, and that test would name how many.
 """
 import numpy as np
 from mmpretrain.datasets.transforms import RandomGrayscale

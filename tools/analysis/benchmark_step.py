@@ -1,7 +1,7 @@
 """Train-step time and peak memory of MimCo against the SimMIM control, same student, same batch.
 
     python tools/analysis/benchmark_step.py [--mimco CFG] [--simmim CFG] [--batch 8] [--iters 10]
-        [--peak-tflops X] [--json OUT] [--knn-monitor 10000 1281167]
+        [--peak-tflops X] [--json OUT] [--knn-monitor 10000 1281167] [--stage1 CFG]
 
 Both models come from the real configs (the teacher gets random weights of the right shape: the
 cost does not depend on what it learned). After warm-up the two are stepped alternately
@@ -13,6 +13,11 @@ MFU (model FLOPs utilisation) = model FLOPs per second / the device's bf16 peak.
 counted from shapes (tools/analysis/flops.py): 3x the forward of the trained parts (student,
 heads, losses) + 1x the frozen teacher's forward. The peak comes from a table by GPU name or from
 --peak-tflops; on CPU there is none unless given.
+
+--stage1 CONFIG adds the stage-1 model (e.g. configs/mocov3/vit-s_300e.py) to the alternation:
+two views of each image through the student and the momentum encoder; its images / s counts
+source images (two views each), the unit of benchmark_data.py's images / s per worker, so the
+two give the data-loader workers stage 1 needs per GPU.
 
 --knn-monitor IMAGES EPOCH_IMAGES also times, in the same alternation, what KNNMonitorHook does
 per image (the MimCo student's eval-mode CLS features, no gradients) and reports the cost of one
@@ -35,6 +40,9 @@ import mimco_mm  # noqa: E402,F401
 from tools._common import load_config  # noqa: E402
 from mimco_mm.models.compile import compile_backbones  # noqa: E402
 from tools.analysis.flops import peak_tflops, step_flops  # noqa: E402
+
+
+STAGE1 = 'stage 1 (2 views)'
 
 
 def random_teacher_checkpoint(teacher_cfg, path):
@@ -65,7 +73,10 @@ def build(config, tmp_dir, device):
         random_teacher_checkpoint(cfg.model.teacher, cfg.model.teacher.checkpoint)
         cfg.model.pop('micro_batches', None)  # a step here is one pass over --batch images
     model = MODELS.build(cfg.model).to(device)
-    from mmengine.logging import MMLogger
+    from mmengine.logging import MessageHub, MMLogger
+    hub = MessageHub.get_current_instance()
+    if hub.get_info('max_iters') is None:  # MoCo v3's cosine momentum reads the run's length
+        hub.update_info('max_iters', 10**6)
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel('WARNING')  # init_weights logs one paragraph per parameter
@@ -77,13 +88,22 @@ def build(config, tmp_dir, device):
 
 
 def make_batch(cfg, batch, device):
-    """Random normalised images and SimMIM block masks at the config's sizes."""
+    """Random normalised images at the config's sizes, and what its samples carry: SimMIM block
+    masks for the MIM configs; for a two-view config (MultiView, e.g. MoCo v3) the images are a
+    list of one (batch, 3, H, W) tensor per view and the samples are empty."""
     from mmpretrain.structures import DataSample
-    step = next(s for s in cfg.train_dataloader.dataset.pipeline if s.type == 'SimMIMMaskGenerator')
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    g = torch.Generator().manual_seed(0)
+    views = next((s for s in pipeline if s.type == 'MultiView'), None)
+    if views is not None:
+        sizes = [next(t.scale for t in view if 'ResizedCrop' in t.type)
+                 for view, n in zip(views.transforms, _views_per_pipeline(views)) for _ in range(n)]
+        images = [torch.randn(batch, 3, size, size, generator=g).to(device) for size in sizes]
+        return images, [DataSample() for _ in range(batch)]
+    step = next(s for s in pipeline if s.type == 'SimMIMMaskGenerator')
     size, grid = step.input_size, step.input_size // step.model_patch_size
     blocks = step.input_size // step.mask_patch_size
     scale = step.mask_patch_size // step.model_patch_size
-    g = torch.Generator().manual_seed(0)
     images = torch.randn(batch, 3, size, size, generator=g).to(device)
     samples = []
     for _ in range(batch):
@@ -95,8 +115,20 @@ def make_batch(cfg, batch, device):
     return images, samples
 
 
+def _views_per_pipeline(multiview):
+    """MultiView's num_views as one count per pipeline (an int means: one pipeline, n views)."""
+    n = multiview.num_views
+    return [n] if isinstance(n, int) else list(n)
+
+
+def first_images(images, count):
+    """The first `count` images of a batch: of each view's tensor for a two-view batch."""
+    return [v[:count] for v in images] if isinstance(images, list) else images[:count]
+
+
 def train_step(model, optimizer, images, samples, dtype):
-    with torch.autocast(images.device.type, dtype=dtype, enabled=dtype is not None):
+    device = (images[0] if isinstance(images, list) else images).device
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         losses = model(images, samples, mode='loss')
     loss = sum(v for k, v in losses.items() if k.startswith('loss'))
     optimizer.zero_grad(set_to_none=True)
@@ -151,6 +183,9 @@ def main(argv=None):
     parser.add_argument('--knn-monitor', type=int, nargs=2, metavar=('IMAGES', 'EPOCH_IMAGES'),
                         help="also time KNNMonitorHook's extraction and report one pass over "
                              "IMAGES as a share of an epoch of EPOCH_IMAGES")
+    parser.add_argument('--stage1', default=None, metavar='CONFIG',
+                        help='also time this stage-1 config (two views per image), e.g. '
+                             'configs/mocov3/vit-s_300e.py')
     args = parser.parse_args(argv)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dtype = None if args.dtype == 'float32' else getattr(torch, args.dtype)
@@ -158,6 +193,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         runs = {}
         variants = [('MimCo', args.mimco, None), ('SimMIM', args.simmim, None)]
+        if args.stage1:
+            variants.append((STAGE1, args.stage1, None))
         if args.compile:
             variants.append((f'MimCo, compiled {args.compile}'
                              f'{f" ({args.compile_mode})" if args.compile_mode else ""}',
@@ -165,7 +202,8 @@ def main(argv=None):
         for name, config, compiled in variants:
             model, optimizer, cfg = build(config, tmp, device)
             images, samples = make_batch(cfg, args.batch, device)
-            flops = step_flops(model, images[:2], samples[:2])  # before compiling: eager shapes
+            # before compiling: eager shapes
+            flops = step_flops(model, first_images(images, 2), samples[:2])
             if compiled:
                 compile_backbones(model, compiled)
             runs[name] = dict(step=lambda m=model, o=optimizer, i=images, s=samples:
@@ -223,7 +261,7 @@ def main(argv=None):
         print(f'KNNMonitorHook extraction: {per_image * 1e3:.2f} ms / image vs MimCo training '
               f'{step_per_image * 1e3:.2f} ms / image ({step_per_image / per_image:.1f}x); one '
               f'pass over {images_seen} images = {100 * share:.2f} % of a {epoch}-image epoch')
-    for name in list(runs)[2:]:
+    for name in [n for n in list(runs)[2:] if n != STAGE1]:
         print(f'{name} / MimCo step time: '
               f'{statistics.median(runs[name]["times"]) / statistics.median(runs["MimCo"]["times"]):.2f}x')
     if args.json:
@@ -231,7 +269,8 @@ def main(argv=None):
         with open(args.json, 'w') as f:
             json.dump(dict(device=device_name(device), batch=args.batch, dtype=args.dtype,
                            iters=args.iters, peak_tflops=peak_flops, mimco=args.mimco,
-                           simmim=args.simmim, ratio=ratio, models=rows), f, indent=1)
+                           simmim=args.simmim, stage1=args.stage1, ratio=ratio, models=rows),
+                      f, indent=1)
     return ratio
 
 

@@ -69,9 +69,10 @@ def frozen_children(model):
 def forward_flops(model, *inputs, **kwargs):
     """FLOPs of one forward `model(*inputs, **kwargs)`, split into (trained, frozen) parts.
 
-    inputs[0]: the image batch (B, 3, H, W). The frozen part is every direct submodule with no
-    trainable parameter. SDPA is counted through its math form: FlopCounterMode has no formula
-    for the fused CPU kernel and would count attention as 0 there.
+    inputs[0]: the image batch (B, 3, H, W), or a list of such batches, one per view (MoCo
+    v3): counts are then per source image, all its views together. The frozen part is every
+    direct submodule with no trainable parameter. SDPA is counted through its math form:
+    FlopCounterMode has no formula for the fused CPU kernel and would count attention as 0 there.
     Returns per-image counts: (trained_flops, frozen_flops).
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -83,7 +84,7 @@ def forward_flops(model, *inputs, **kwargs):
     prefix = type(model).__name__
     frozen = sum(sum(counts.get(f'{prefix}.{name}', {}).values())
                  for name in frozen_children(model))
-    batch = inputs[0].shape[0]
+    batch = (inputs[0][0] if isinstance(inputs[0], (list, tuple)) else inputs[0]).shape[0]
     return (total - frozen) / batch, frozen / batch
 
 

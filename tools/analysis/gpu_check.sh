@@ -9,7 +9,8 @@
 #   1. setup: a venv on top of the node's own PyTorch (tools/setup_env.sh --system-torch
 #      --only pretrain --no-ops; --offline DIR when a wheelhouse is given: no network needed);
 #   2. the CUDA-only tests (pytest -m cuda) and the attention-kernel test;
-#   3. tools/analysis/benchmark_step.py for ViT-S and ViT-B, MimCo vs the SimMIM control, bf16,
+#   3. tools/analysis/benchmark_step.py for ViT-S and ViT-B, MimCo vs the SimMIM control (and the
+#      stage-1 MoCo v3 step, two views per image, for the cores its data needs), bf16,
 #      at --batch per GPU (halved until it fits): s/step, images/s, MFU, peak memory, and
 #      KNNMonitorHook's cost (10,000 images) as a share of an ImageNet epoch;
 #   4. tools/analysis/check_training.py: --iters iterations of configs/mimco/vit-s_100e.py through
@@ -106,7 +107,7 @@ bench() {  # bench ARCH: MimCo vs SimMIM, halving the batch until it fits
     if stage "bench_$arch" 300 "$PY" tools/analysis/benchmark_step.py \
         --mimco "configs/mimco/${arch}_100e.py" --simmim "configs/simmim/${arch}_100e.py" \
         --batch "$b" --warmup 3 --iters 10 $PEAK --json "$OUT_DIR/bench_$arch.json" \
-        --knn-monitor 10000 1281167; then
+        --knn-monitor 10000 1281167 --stage1 "configs/mocov3/${arch}_300e.py"; then
       sed -n '/^train step/,$p' "$OUT_DIR/bench_$arch.log" >> "$SUMMARY"; echo >> "$SUMMARY"
       return 0
     fi
@@ -158,8 +159,13 @@ stage data 300 "$PY" tools/analysis/benchmark_data.py configs/mimco/vit-s_100e.p
 
 # 4d'. the stage-1 (MoCo v3) views on this node's cores, transform by transform: mmpretrain's
 # Pillow crop vs the configs' torch crop (one worker)
+# at the stage-1 GPU rate bench_vit-s measured (source images / s), when it ran
+STAGE1_RATE=$("$PY" -c 'import json, sys
+print(json.load(open(sys.argv[1]))["models"]["stage 1 (2 views)"]["images_per_s"])' \
+  "$OUT_DIR/bench_vit-s.json" 2>/dev/null) || STAGE1_RATE=
 stage data_mocov3 150 "$PY" tools/analysis/benchmark_data.py configs/mocov3/vit-s_300e.py \
   --backends cv2 --crop-backends pillow torch --samples 200 --json "$OUT_DIR/data_mocov3.json" \
+  ${STAGE1_RATE:+--gpu-images-per-s "$STAGE1_RATE"} \
   && grep '^\[data\]' "$OUT_DIR/data_mocov3.log" | sed 's/^/    /' >> "$SUMMARY"
 
 # 4e. the distributed preflight with one process per GPU of this node (NCCL): shared work dir,

@@ -1,7 +1,8 @@
 # Sourced by tools/setup_env.sh (online installs without ops) and tools/install/wheelhouse.sh
 # (offline wheelhouses): the one place that builds mmcv without compiled ops.
 #
-#   build_mmcv_lite SDIST OUT_DIR PIP_COMMAND...     e.g. build_mmcv_lite mmcv-2.1.0.tar.gz wheels python -m pip
+#   build_mmcv_lite SDIST OUT_DIR PIP_COMMAND...
+#   e.g. build_mmcv_lite mmcv-2.1.0.tar.gz wheels python -m pip
 #
 # Builds the `mmcv-lite` wheel (pure Python, any platform; MMCV_WITH_OPS=0 names the distribution
 # mmcv-lite and compiles nothing) from the official source archive SDIST and moves it into OUT_DIR
