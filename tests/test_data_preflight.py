@@ -242,3 +242,14 @@ def test_imagenet_subset_keeps_the_classes_and_relabels_them_in_sorted_order(tmp
     other.write_text('n01558993\nnot_a_wnid\n')
     with pytest.raises(ValueError, match='not_a_wnid'):
         imagenet_subset.main([str(tmp_path), '--classes', str(other), '--name', 'two'])
+
+
+@pytest.mark.parametrize('config', ['configs/mimco/vit-s_100e.py', 'configs/simmim/vit-s_100e.py',
+                                    'configs/mocov3/vit-s_300e.py', 'configs/mocov3/vit-b_300e.py',
+                                    'configs/benchmarks/vit-s_linear-90e_in1k.py'])
+def test_the_preflight_reads_the_crop_of_every_pretraining_config(config):
+    """The too-small check takes its minimum from the config's crop: also from our torch crop
+    (TorchRandomResizedCrop, the pre-training configs' since 2026-11-29) and from crops inside
+    MoCo v3's views. Both gave 0 before, which switched the check off without a word."""
+    from tools._common import load_config
+    assert check_dataset.crop_size(load_config(osp.join(ROOT, config)), 'train') == 224

@@ -25,6 +25,22 @@ DEAD_KEYS = {
 }
 
 
+# The random resized crops the configs use: mmpretrain's and ours (the same draws, the resize on
+# torch's kernels, mimco_mm/datasets/torch_resize.py).
+RANDOM_RESIZED_CROPS = ('RandomResizedCrop', 'TorchRandomResizedCrop')
+
+
+def iter_transforms(steps):
+    """Every transform config of a pipeline list, depth first, those inside wrappers included
+    (MultiView's views, RandomApply's transforms, a nested `pipeline`). Yields the config dicts
+    themselves, so that a caller may change them in place."""
+    for step in steps or []:
+        yield step
+        for key in ('transforms', 'pipeline'):
+            for group in step.get(key) or []:
+                yield from iter_transforms(group if isinstance(group, (list, tuple)) else [group])
+
+
 def add_runner_args(parser):
     """--cfg-options, --launcher and --local-rank, as every OpenMMLab train / test script has."""
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,

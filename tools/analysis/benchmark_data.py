@@ -49,16 +49,14 @@ class Timed:
 def set_crop_backend(step, crop_backend):
     """Point every random resized crop in `step` (a transform's config, wrappers such as
     MultiView and RandomApply included) at `crop_backend`, in place."""
-    if step['type'] in ('RandomResizedCrop', 'TorchRandomResizedCrop'):
-        step.pop('backend', None)
-        if crop_backend == 'torch':
-            step['type'] = 'TorchRandomResizedCrop'
-        else:
-            step.update(type='RandomResizedCrop', backend=crop_backend)
-    inner = step.get('transforms', [])
-    for sub in inner:
-        for s in (sub if isinstance(sub, list) else [sub]):
-            set_crop_backend(s, crop_backend)
+    from tools._common import RANDOM_RESIZED_CROPS, iter_transforms
+    for crop in iter_transforms([step]):
+        if crop['type'] in RANDOM_RESIZED_CROPS:
+            crop.pop('backend', None)
+            if crop_backend == 'torch':
+                crop['type'] = 'TorchRandomResizedCrop'
+            else:
+                crop.update(type='RandomResizedCrop', backend=crop_backend)
 
 
 def build_pipeline(pipeline_cfg, backend, crop_backend=None):

@@ -37,7 +37,7 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import mimco_mm  # noqa: E402,F401
-from tools._common import load_config  # noqa: E402
+from tools._common import RANDOM_RESIZED_CROPS, iter_transforms, load_config  # noqa: E402
 from mimco_mm.models.compile import compile_backbones  # noqa: E402
 from tools.analysis.flops import peak_tflops, step_flops  # noqa: E402
 
@@ -96,8 +96,9 @@ def make_batch(cfg, batch, device):
     g = torch.Generator().manual_seed(0)
     views = next((s for s in pipeline if s.type == 'MultiView'), None)
     if views is not None:
-        sizes = [next(t.scale for t in view if 'ResizedCrop' in t.type)
-                 for view, n in zip(views.transforms, _views_per_pipeline(views)) for _ in range(n)]
+        sizes = [next(t.scale for t in iter_transforms(view) if t.type in RANDOM_RESIZED_CROPS)
+                 for view, n in zip(views.transforms, _views_per_pipeline(views))
+                 for _ in range(n)]
         images = [torch.randn(batch, 3, size, size, generator=g).to(device) for size in sizes]
         return images, [DataSample() for _ in range(batch)]
     step = next(s for s in pipeline if s.type == 'SimMIMMaskGenerator')

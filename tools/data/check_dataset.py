@@ -153,23 +153,15 @@ def config_entries(cfg, split):
 
 
 def crop_size(cfg, split):
-    """The crop a config's pipeline takes (RandomResizedCrop scale / CenterCrop crop_size)."""
-    dataset = dataset_config(cfg, split)
+    """The crop a config's pipeline takes (a random resized crop's scale, CenterCrop's
+    crop_size), wherever it sits (MultiView's views included)."""
+    from tools._common import RANDOM_RESIZED_CROPS, iter_transforms
     sizes = []
-
-    def visit(steps):
-        for step in steps or []:
-            if step.get('type') in ('RandomResizedCrop', 'CenterCrop', 'RandomCrop'):
-                size = step.get('scale', step.get('crop_size', step.get('size')))
-                if size is not None:
-                    sizes.append(max(size) if isinstance(size, (tuple, list)) else size)
-            for key in ('transforms', 'pipeline'):
-                inner = step.get(key)
-                if inner:
-                    visit([s for group in inner for s in
-                           (group if isinstance(group, (list, tuple)) else [group])])
-
-    visit(dataset.get('pipeline'))
+    for step in iter_transforms(dataset_config(cfg, split).get('pipeline')):
+        if step.get('type') in RANDOM_RESIZED_CROPS + ('CenterCrop', 'RandomCrop'):
+            size = step.get('scale', step.get('crop_size', step.get('size')))
+            if size is not None:
+                sizes.append(max(size) if isinstance(size, (tuple, list)) else size)
     return max(sizes) if sizes else 0
 
 
