@@ -1,6 +1,5 @@
 """LUTRandomGrayscale gives mmpretrain's RandomGrayscale's arrays, and the MoCo v3 configs keep
 mmpretrain's recipe with the two faster transforms in place of the originals."""
-import copy
 import os.path as osp
 import random
 
@@ -73,12 +72,13 @@ FASTER = {'TorchRandomResizedCrop': ('RandomResizedCrop', {'backend': 'pillow'})
 
 
 def as_mmpretrain(step):
-    step = copy.deepcopy(step)
+    """A copy of `step` with our faster transforms named back to mmpretrain's originals."""
     if isinstance(step, dict):
+        step = {k: as_mmpretrain(v) for k, v in step.items()}
         if step.get('type') in FASTER:
             original, extra = FASTER[step['type']]
             step.update(type=original, **extra)
-        return {k: as_mmpretrain(v) for k, v in step.items()}
+        return step
     if isinstance(step, (list, tuple)):
         return [as_mmpretrain(v) for v in step]
     return step
