@@ -4,10 +4,13 @@ of PreemptionCheckpointHook takes it from there.
 
 In-process tests patch the hook with `signalling_after_train_iter`; subprocess runs import this
 module through a config file's `custom_imports`, which patches it from $PREEMPT_AT_ITER (and $PREEMPT_RANK: only
-that rank gets the signal, so the others must learn it through the hook's all-reduce).
+that rank gets the signal, so the others must learn it through the hook's all-reduce), and
+$PREEMPT_SLOW_SAVE seconds of delay in process 0's checkpoint write (a large checkpoint on a slow
+file system).
 """
 import os
 import signal
+import time
 
 from mmengine.dist import get_rank
 
@@ -29,3 +32,12 @@ if 'PREEMPT_AT_ITER' in os.environ:
     PreemptionCheckpointHook.after_train_iter = signalling_after_train_iter(
         PreemptionCheckpointHook.after_train_iter, int(os.environ['PREEMPT_AT_ITER']),
         int(os.environ['PREEMPT_RANK']) if 'PREEMPT_RANK' in os.environ else None)
+
+if 'PREEMPT_SLOW_SAVE' in os.environ:
+    _save = PreemptionCheckpointHook.save
+
+    def slow_save(self, runner):
+        if get_rank() == 0:
+            time.sleep(float(os.environ['PREEMPT_SLOW_SAVE']))
+        return _save(self, runner)
+    PreemptionCheckpointHook.save = slow_save

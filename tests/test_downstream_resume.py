@@ -197,7 +197,9 @@ def test_two_processes_one_signalled_stop_together_and_resume_exactly(pretrain_c
     result = dist_train(tmp_path / 'ref')
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     work = tmp_path / 'preempted'
-    result = dist_train(work, PREEMPT_AT_ITER='3', PREEMPT_RANK='1')
+    # process 0's write takes 3 s: rank 1 must wait for it (torchrun would otherwise terminate
+    # process 0 as soon as rank 1 exits, in the middle of the write)
+    result = dist_train(work, PREEMPT_AT_ITER='3', PREEMPT_RANK='1', PREEMPT_SLOW_SAVE='3')
     assert result.returncode != 0
     log = log_text(work)
     assert f'a signal on another process: saved {work / "iter_3.pth"}' in log, \

@@ -127,6 +127,10 @@ class PreemptionCheckpointHook(Hook):
             return
         path = self.save(runner)
         if signalled:
+            if is_distributed() and get_world_size() > 1:
+                # Only process 0 writes; a process that left before the write ended would make
+                # the launcher (torchrun) terminate process 0 in the middle of it.
+                torch_dist.barrier()
             self._restore_handlers()
             print_log(f'{self._received or "a signal on another process"}: saved {path} at '
                       f'iteration {runner.iter + 1}; exiting with code {PREEMPTED_EXIT_CODE}. '
