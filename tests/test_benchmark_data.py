@@ -20,3 +20,17 @@ def test_views_are_timed_transform_by_transform_and_their_crops_swapped(tmp_path
         leaves = leaf_costs(costs)
         assert 'MultiView' not in leaves and 'LoadImageFromFile' in leaves
     assert (tmp_path / 'data.json').stat().st_size > 0
+
+
+def test_the_whole_dataloader_is_timed_with_and_without_worker_processes(tmp_path, capsys):
+    """--loader-workers 0 (gpu_check passes nproc - 2: 0 on a 2-core box) loads in the main
+    process; it divided by zero before."""
+    import json
+    main(['configs/mimco/vit-tiny_cpu.py', '--images', '4', '--samples', '4',
+          '--image-size', '64', '48', '--backends', 'cv2', '--loader-workers', '0', '1',
+          '--batches', '2', '--batch', '2', '--json', str(tmp_path / 'data.json')])
+    loaders = json.load(open(tmp_path / 'data.json'))['loaders']
+    assert [r['workers'] for r in loaders] == [0, 1]
+    assert all(r['images_per_s'] > 0 and r['batch'] == 2 for r in loaders)
+    out = capsys.readouterr().out
+    assert '0 workers, batch 2' in out and 'in the main process' in out

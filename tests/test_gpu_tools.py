@@ -87,13 +87,16 @@ def test_check_training_phases_account_for_the_iteration_and_change_nothing(tmp_
     states = {}
     for phases in (None, 'device'):
         work = tmp_path / str(phases)
-        argv = [config, '--iters', '12', '--images', '32', '--batch', '8', '--workers', '0',
-                '--image-size', '48', '40', '--log-interval', '4', '--work-dir', str(work),
+        # 10 iterations asked, 12 run (whole passes over 32 files), logged every 5: the last
+        # window is shorter, as in gpu_check's phase stages (60 asked, 64 run, every 10)
+        argv = [config, '--iters', '10', '--images', '32', '--batch', '8', '--workers', '0',
+                '--image-size', '48', '40', '--log-interval', '5', '--work-dir', str(work),
                 '--json', str(work / 'check.json')]
         assert check_training.main(argv + (['--phases', phases] if phases else [])) == 0
         last = open(work / 'last_checkpoint').read().strip()
         states[phases] = load_checkpoint_file(last)['state_dict']
         summary = json.load(open(work / 'check.json'))
+        assert summary['iters'] == 12
     assert states[None].keys() == states['device'].keys()
     for key, value in states[None].items():
         assert torch.equal(value, states['device'][key]), key

@@ -114,6 +114,12 @@ def measure(pipeline_cfg, backend, files, samples, passes=3, crop_backend=None):
     return statistics.median(rates), per_step
 
 
+def per_worker(rate, workers):
+    """A DataLoader's images/s per worker process, as text; 0 workers means the main process
+    loads (gpu_check passes nproc - 2, which is 0 on a 2-core box)."""
+    return f'{rate / workers:.0f} per worker' if workers else 'in the main process'
+
+
 def loader_rate(loader_cfg, data_root, workers, batches):
     """Images/s of the config's DataLoader over `data_root` with `workers` processes, after the
     first batch (worker start-up) is out."""
@@ -216,7 +222,7 @@ def main(argv=None):
                 loaders.append(dict(config=config, workers=n, batch=loader_cfg['batch_size'],
                                     images_per_s=rate))
                 print(f'[data] {config} DataLoader, {n} workers, batch {loader_cfg["batch_size"]}:'
-                      f' {rate:.0f} images/s ({rate / n:.0f} per worker)', flush=True)
+                      f' {rate:.0f} images/s ({per_worker(rate, n)})', flush=True)
 
     print(f'\none data-loader worker, {torch.get_num_threads()} thread; a GPU consuming '
           f'{args.gpu_images_per_s:.0f} images/s needs the workers (CPU cores) shown')
@@ -233,7 +239,7 @@ def main(argv=None):
         for r in loaders:
             print(f'| {osp.basename(osp.dirname(r["config"]))}/{osp.basename(r["config"])} | '
                   f'{r["workers"]} | {r["batch"]} | {r["images_per_s"]:.0f} | '
-                  f'{r["images_per_s"] / r["workers"]:.0f} |')
+                  f'{per_worker(r["images_per_s"], r["workers"])} |')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(image_size=args.image_size, gpu_images_per_s=args.gpu_images_per_s,

@@ -97,6 +97,10 @@ def prepare_config(config, work_dir, data_root, teacher_ckpt, iters, images, bat
     if cfg.model.get('teacher') is not None:
         cfg.model.teacher.checkpoint = teacher_ckpt
     cfg.default_hooks.logger.interval = log_interval
+    # log the last, shorter window too: the run's length is rounded up to whole passes over
+    # the files, rarely a multiple of the interval (MMEngine's default drops that window, and
+    # the length check below would see a run that stopped early)
+    cfg.default_hooks.logger.ignore_last = False
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=epochs, max_keep_ckpts=1)
     for hook in cfg.get('custom_hooks', []):  # its labelled bank is not in the generated JPEGs
         if hook['type'] == 'KNNMonitorHook':

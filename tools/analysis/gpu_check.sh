@@ -103,6 +103,7 @@ stage cuda_tests 300 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py \
 
 bench() {  # bench ARCH: MimCo vs SimMIM, halving the batch until it fits
   local arch=$1 b=$BATCH
+  selected "bench_$arch" || { echo "[gpu_check] bench_$arch: not selected"; return 0; }
   while [ "$b" -ge 1 ]; do
     if stage "bench_$arch" 300 "$PY" tools/analysis/benchmark_step.py \
         --mimco "configs/mimco/${arch}_100e.py" --simmim "configs/simmim/${arch}_100e.py" \
