@@ -246,6 +246,7 @@ def test_imagenet_subset_keeps_the_classes_and_relabels_them_in_sorted_order(tmp
 
 @pytest.mark.parametrize('config', ['configs/mimco/vit-s_100e.py', 'configs/simmim/vit-s_100e.py',
                                     'configs/mocov3/vit-s_300e.py', 'configs/mocov3/vit-b_300e.py',
+                                    'configs/moby/swin-t_300e.py', 'configs/mimco/swin-t_100e.py',
                                     'configs/benchmarks/vit-s_linear-90e_in1k.py'])
 def test_the_preflight_reads_the_crop_of_every_pretraining_config(config):
     """The too-small check takes its minimum from the config's crop: also from our torch crop

@@ -1,5 +1,5 @@
-"""LUTRandomGrayscale gives mmpretrain's RandomGrayscale's arrays, and the MoCo v3 configs keep
-mmpretrain's recipe with the two faster transforms in place of the originals."""
+"""LUTRandomGrayscale gives mmpretrain's RandomGrayscale's arrays, and the stage-1 configs (MoCo
+v3, MoBY) keep mmpretrain's recipes with the two faster transforms in place of the originals."""
 import os.path as osp
 import random
 
@@ -97,12 +97,14 @@ def normalise(step):
     return step
 
 
-@pytest.mark.parametrize('size', ['small', 'base'])
-def test_mocov3_configs_keep_mmpretrains_views(size):
-    ours = load_config(f'{ROOT}/configs/mocov3/vit-{size[0]}_300e.py')
-    theirs = Config.fromfile(osp.join(
-        osp.dirname(mmpretrain.__file__), '.mim', 'configs', 'mocov3',
-        f'mocov3_vit-{size}-p16_16xb256-amp-coslr-300e_in1k.py'))
+@pytest.mark.parametrize('ours, theirs', [
+    ('mocov3/vit-s_300e.py', 'mocov3/mocov3_vit-small-p16_16xb256-amp-coslr-300e_in1k.py'),
+    ('mocov3/vit-b_300e.py', 'mocov3/mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k.py'),
+    ('moby/swin-t_300e.py', '_base_/datasets/imagenet_bs32_byol.py'),  # BYOL's views
+])
+def test_stage1_configs_keep_mmpretrains_views(ours, theirs):
+    ours = load_config(f'{ROOT}/configs/{ours}')
+    theirs = Config.fromfile(osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs', theirs))
     got = ours.train_dataloader.dataset.pipeline
     assert {s['type'] for view in got[1]['transforms'] for s in view} >= set(FASTER)
     assert normalise(as_mmpretrain(got)) == normalise(theirs.train_dataloader.dataset.pipeline)

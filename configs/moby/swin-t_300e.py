@@ -2,13 +2,17 @@
 # official configs/moby_swin_tiny.yaml (SwinTransformer/Transformer-SSL): 300 epochs, AdamW base
 # lr 1e-3 per 512 images, wd 0.05, 5 warm-up epochs + cosine; online drop path 0.2, target 0;
 # momentum 0.99 -> 1; tau 0.2; 4096 negatives per queue; 2-layer projector and predictor.
-# BYOL's two-view augmentation (mmpretrain's imagenet_bs32_byol base); 8 GPUs x 64, bf16.
+# BYOL's two-view augmentation (mmpretrain's imagenet_bs32_byol base), with the faster crop and
+# grayscale that compute the same images (../_base_/datasets/imagenet_two_views.py); 8 GPUs x 64,
+# bf16.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32_byol.py',
     '../_base_/default_runtime.py',
+    '../_base_/datasets/imagenet_two_views.py',
 ]
 
-train_dataloader = dict(batch_size=64, num_workers=8)
+train_dataloader = dict(batch_size=64, num_workers=8,
+                        dataset=dict(pipeline={{_base_.byol_train_pipeline}}))
 
 mlp = dict(type='NonLinearNeck', hid_channels=4096, out_channels=256, num_layers=2,
            with_bias=True, with_last_bn=False, with_last_bias=True)

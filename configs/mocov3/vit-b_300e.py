@@ -3,7 +3,7 @@
 # here 8 GPUs x 512 with bf16, and the views of vit-s_300e.py (mmpretrain's, faster transforms).
 # See vit-s_300e.py for why mimco_mm is imported.
 _base_ = ['mmpretrain::mocov3/mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k.py',
-          '../_base_/long_runs.py', '../_base_/datasets/imagenet_mocov3.py']
+          '../_base_/long_runs.py', '../_base_/datasets/imagenet_two_views.py']
 
 custom_imports = dict(imports=['mimco_mm'], allow_failed_imports=False)
 train_dataloader = dict(batch_size=512, dataset=dict(pipeline={{_base_.mocov3_train_pipeline}}))
