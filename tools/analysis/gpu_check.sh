@@ -3,9 +3,11 @@
 #
 #   tools/analysis/gpu_check.sh [--wheelhouse DIR] [--out DIR] [--batch 256] [--iters 200]
 #                               [--peak-tflops X] [--skip-setup] [--only 'train_phases_* bench_cuda_graphs']
+#                               [--allow-cpu]
 #
 # --only: run just the stages whose names match these patterns (setup and env always run; stage
-# names as in summary.md), to fit a short GPU loan.
+# names as in summary.md), to fit a short GPU loan. --allow-cpu: the env stage does not demand a
+# GPU (a rehearsal of the script on a CPU machine: tools/install/gpu_rehearsal.sh).
 #   1. setup: a venv on top of the node's own PyTorch (tools/setup_env.sh --system-torch
 #      --only pretrain --no-ops; --offline DIR when a wheelhouse is given: no network needed);
 #   2. the CUDA-only tests (pytest -m cuda) and the attention-kernel test;
@@ -31,7 +33,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
-WHEELHOUSE= OUT_DIR=work_dirs/gpu_check BATCH=256 ITERS=200 PEAK= SKIP_SETUP=0 ONLY=
+WHEELHOUSE= OUT_DIR=work_dirs/gpu_check BATCH=256 ITERS=200 PEAK= SKIP_SETUP=0 ONLY= NEED_GPU=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --wheelhouse) WHEELHOUSE=$2; shift ;;
@@ -41,7 +43,8 @@ while [ $# -gt 0 ]; do
     --peak-tflops) PEAK="--peak-tflops $2"; shift ;;
     --skip-setup) SKIP_SETUP=1 ;;
     --only) ONLY=$2; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    --allow-cpu) NEED_GPU=0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "[gpu_check] unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -95,7 +98,7 @@ print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.
       "cudnn", torch.backends.cudnn.version(), "| mmcv", mmcv.__version__, "mmengine",
       mmengine.__version__, "mmpretrain", mmpretrain.__version__)
 print(torch.cuda.get_device_name() if torch.cuda.is_available() else "NO CUDA DEVICE")
-assert torch.cuda.is_available()'
+assert torch.cuda.is_available() or sys.argv[1] == "0"' "$NEED_GPU"
 cat "$OUT_DIR/env.log" | tail -2 | sed 's/^/    /' >> "$SUMMARY"
 
 stage cuda_tests 300 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py \
