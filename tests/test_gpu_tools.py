@@ -166,3 +166,32 @@ def test_the_stage1_step_counts_both_views_and_the_momentum_encoder_once(tmp_pat
     stage1 = rows[benchmark_step.STAGE1]
     assert stage1['images_per_s'] > 0
     assert stage1['gflops_per_image'] * 1e9 == pytest.approx(3 * trained + frozen)
+
+
+def test_gpu_check_runs_the_selected_stages_and_counts_failures(tmp_path):
+    """gpu_check.sh itself, in this venv (--skip-setup): without a GPU its env stage fails (the
+    only stage on a node whose torch sees no GPU), unless --allow-cpu (the rehearsal); --only
+    runs just the named stages, and the exit status is the number of failed stages."""
+    import os
+    import os.path as osp
+    import subprocess
+    import sys
+
+    from tools._common import ROOT
+    env = dict(os.environ, VENV=osp.dirname(osp.dirname(sys.executable)))
+
+    def gpu_check(out, *args):
+        res = subprocess.run(['bash', 'tools/analysis/gpu_check.sh', '--skip-setup', '--out',
+                              str(out), *args], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=300)
+        return res, open(out / 'summary.md').read()
+
+    res, summary = gpu_check(tmp_path / 'strict', '--only', 'none_of_them')
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert '- env: FAILED, exit 1' in summary and 'NO CUDA DEVICE' in res.stdout
+    assert 'bench_vit-s: not selected' in res.stdout and 'No such file' not in res.stderr
+    res, summary = gpu_check(tmp_path / 'cpu', '--allow-cpu', '--only', 'dist_*')
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    stages = [line.split(':')[0][2:] for line in summary.splitlines() if line.startswith('- ')]
+    assert stages == ['env', 'dist_check'] and 'verdict: OK' in summary
+    assert 'total ' in summary and '0 failed stage(s)' in summary
