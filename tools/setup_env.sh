@@ -203,21 +203,20 @@ log "mimco_mm: $ROOT (via $site_dir/mimco_mm_repo.pth)"
 
 log "checking the install"
 MMCV_OPS=$MMCV_OPS ONLY=$ONLY "$PY" - <<'PY'
-import importlib.util, os, sys
+import os, sys
 ops, only = os.environ['MMCV_OPS'] == '1', os.environ['ONLY']
-if only == 'all' and importlib.util.find_spec('transformers'):
-    sys.exit('[setup] transformers is installed: beside mmpretrain 1.2.0 it breaks '
-             '`import mmdet.models`; uninstall it (or use --only pretrain)')
 if ops:
     try:
         import mmcv._ext  # noqa: F401  the compiled ops; a silently op-less mmcv is the classic trap
         from mmcv.ops import nms, RoIAlign  # noqa: F401
     except ImportError as e:
         sys.exit(f'[setup] mmcv has no compiled ops ({e}); delete the cached wheel and rerun')
-import mmengine, mmpretrain, mmpretrain.models, mimco_mm  # noqa: F401,E401
+# mimco_mm first: its fixes must be in place before mmpretrain's models import (a transformers
+# in the image would otherwise break them, mimco_mm/compat/multimodal_imports.py)
+import mimco_mm, mmengine, mmpretrain, mmpretrain.models  # noqa: F401,E401
 if only == 'all':
     import setuptools, pkg_resources  # noqa: F401  mmengine's `mmdet::` configs need pkg_resources
-    import mmdet, mmseg  # noqa: F401
+    import mmdet.models, mmseg.models  # noqa: F401
 import mmcv, torch
 print('[setup] ok: torch', torch.__version__, '| cuda', torch.version.cuda,
       '| mmcv', mmcv.__version__, 'with ops' if ops else 'WITHOUT ops (pre-training and classification only)',

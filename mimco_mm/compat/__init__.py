@@ -15,17 +15,20 @@ it does not fix.
 - load_image: an unreadable image is an error that names it, or (opt-in) is skipped.
 - bf16_amp: a bf16 AmpOptimWrapper has no loss scaler (it only cost a gradient pass and a sync)
   and builds on a CPU-only machine (mmengine asserted a GPU).
+- multimodal_imports: a recent transformers (GPU images carry one) no longer breaks
+  `import mmdet.models` / `mmseg.models` through mmpretrain's multimodal models. First: it must
+  run before mmpretrain's models are imported.
 """
 import warnings
 
 from . import (adjust_hue, atomic_checkpoint, bf16_amp, checkpoint_loading, cpu_dist,
-               dataloader_workers, in1d, load_image, strict_pretrained)
+               dataloader_workers, in1d, load_image, multimodal_imports, strict_pretrained)
 from .checkpoint_integrity import CorruptCheckpointError  # noqa: F401
 from .checkpoint_loading import (TRUST_ENV, UntrustedCheckpointError,  # noqa: F401
                                  load_checkpoint_file)
 from .load_image import BadImageError  # noqa: F401
 
-FIXES = (cpu_dist, strict_pretrained, checkpoint_loading, adjust_hue, in1d, atomic_checkpoint,
+FIXES = (multimodal_imports, cpu_dist, strict_pretrained, checkpoint_loading, adjust_hue, in1d, atomic_checkpoint,
          dataloader_workers, load_image, bf16_amp)
 
 
