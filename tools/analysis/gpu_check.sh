@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
     --skip-setup) SKIP_SETUP=1 ;;
     --only) ONLY=$2; shift ;;
     --allow-cpu) NEED_GPU=0 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "[gpu_check] unknown option $1" >&2; exit 2 ;;
   esac
   shift

@@ -16,6 +16,7 @@
 #    --allow-cpu. Exit 0 only when every stage passed. Logs and summary.md in DIR/out.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+case "${1:-}" in -h|--help) sed -n '2,16p' "$0"; exit 0 ;; esac
 DIR=${1:?usage: tools/install/gpu_rehearsal.sh DIR [--python PY] [--torch V --torchvision V] [--only STAGES]}
 shift
 NODE_PY= TORCH=2.11.0 TORCHVISION=0.26.0
