@@ -70,6 +70,19 @@ def test_pca_recovers_the_dominant_directions():
     assert abs(np.corrcoef(xy[:, 1], x[:, 1].numpy())[0, 1]) > 0.99
 
 
+def test_demo_refuses_schedules_its_configs_cannot_run(tmp_path, capsys):
+    """One pre-training epoch leaves the cosine after the warm-up epoch no span: a clear usage
+    error before any work, not mmengine's 'end should be larger than begin' after the export."""
+    from tools import demo
+    for flag, value in (('--stage1-epochs', '1'), ('--stage2-epochs', '0'),
+                        ('--linear-epochs', '0')):
+        with pytest.raises(SystemExit) as stop:
+            demo.main(['--data', str(tmp_path / 'absent'), '--work-dir', str(tmp_path / 'w'),
+                       flag, value])
+        assert stop.value.code == 2 and f'{flag} {value}' in capsys.readouterr().err
+    assert not (tmp_path / 'w').exists()
+
+
 def test_demo_end_to_end_on_a_tiny_folder(tmp_path):
     from tools import demo
     data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=22, size=32,

@@ -175,6 +175,12 @@ def main(argv=None):
     parser.add_argument('--stage2-epochs', type=int, default=10)
     parser.add_argument('--linear-epochs', type=int, default=4)
     args = parser.parse_args(argv)
+    for flag in ('stage1_epochs', 'stage2_epochs'):
+        if getattr(args, flag) < 2:  # the CPU configs warm up for one epoch, then cosine
+            parser.error(f'--{flag.replace("_", "-")} {getattr(args, flag)}: pre-training needs '
+                         f'at least 2 epochs (1 warm-up epoch, then the cosine schedule)')
+    if args.linear_epochs < 1:
+        parser.error(f'--linear-epochs {args.linear_epochs}: at least 1')
     steps = Steps(11)
     work = osp.abspath(args.work_dir)
     pre, ev = osp.join(work, 'pretrain'), osp.join(work, 'eval')
