@@ -2,6 +2,7 @@
 (mmpretrain's multimodal models are switched off); otherwise nothing changes."""
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import types
@@ -87,16 +88,19 @@ def transformers_dir():
     if osp.isfile(osp.join(target, '.complete')):
         return target
     partial = target + '.partial'
-    subprocess.run(['rm', '-rf', partial], check=True)
+    shutil.rmtree(partial, ignore_errors=True)
     subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-compile', '--target',
                     partial, TRANSFORMERS], check=True)
     # keep the venv's own numpy, packaging, ...: drop what it already has
     have = {d.metadata['Name'].lower().replace('_', '-') for d in metadata.distributions()}
     for dist in metadata.distributions(path=[partial]):
         if dist.metadata['Name'].lower().replace('_', '-') in have:
-            roots = {f.parts[0] for f in dist.files or []}
-            for root in roots:
-                subprocess.run(['rm', '-rf', osp.join(partial, root)], check=True)
+            for root in {f.parts[0] for f in dist.files or []}:
+                path = osp.join(partial, root)
+                if osp.isdir(path):  # several distributions may share a root (bin/)
+                    shutil.rmtree(path)
+                elif osp.exists(path):
+                    os.remove(path)
     open(osp.join(partial, '.complete'), 'w').close()
     os.rename(partial, target)
     return target

@@ -28,8 +28,8 @@ from .checkpoint_loading import (TRUST_ENV, UntrustedCheckpointError,  # noqa: F
                                  load_checkpoint_file)
 from .load_image import BadImageError  # noqa: F401
 
-FIXES = (multimodal_imports, cpu_dist, strict_pretrained, checkpoint_loading, adjust_hue, in1d, atomic_checkpoint,
-         dataloader_workers, load_image, bf16_amp)
+FIXES = (multimodal_imports, cpu_dist, strict_pretrained, checkpoint_loading, adjust_hue, in1d,
+         atomic_checkpoint, dataloader_workers, load_image, bf16_amp)
 
 
 def apply():

@@ -1,4 +1,4 @@
-"""A recent `transformers` in the environment breaks `import mmdet.models` and `import mmseg.models`.
+"""A recent `transformers` in the environment breaks `import mmdet.models` and `mmseg.models`.
 
 mmpretrain 1.2.0 imports its multimodal models (BLIP, BLIP-2, OFA, RAM, ...) whenever pycocotools
 and transformers >= 4.28 are installed (`mmpretrain.utils.dependency.WITH_MULTIMODAL`). Those
