@@ -26,6 +26,7 @@ import torch  # noqa: E402
 from mimco_mm.evaluation import (extract_features, gather_rows,  # noqa: E402
                                  knn_across_processes, logreg_across_processes, reduce_across)
 from mimco_mm.evaluation.logreg import check_settings  # noqa: E402
+from tools._common import run_process  # noqa: E402
 from tools._frozen import build_frozen_model, build_loader, run_frozen_tool  # noqa: E402
 
 
@@ -67,4 +68,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_process(main)

@@ -24,6 +24,7 @@ from PIL import Image  # noqa: E402
 import mimco_mm  # noqa: E402,F401
 from mimco_mm.evaluation import (extract_features, gather_rows, load_revisited_gnd,  # noqa: E402
                                  rank_database, recall_at_k, revisited_map, world)
+from tools._common import run_process  # noqa: E402
 from tools._frozen import build_frozen_model, build_loader, run_frozen_tool  # noqa: E402
 
 
@@ -97,4 +98,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_process(main)

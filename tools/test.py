@@ -17,8 +17,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mimco_mm  # noqa: E402,F401
 from tools._common import (adapt_to_cpu_processes, add_runner_args,  # noqa: E402
-                           default_work_dir, evaluation_provenance, load_config,
-                           parse_runner_args, write_metrics)
+                           close_process_group, default_work_dir, evaluation_provenance,
+                           load_config, parse_runner_args, run_process, write_metrics)
 
 
 def parse_args(argv=None):
@@ -58,8 +58,9 @@ def main(argv=None):
         write_metrics(out, dict(config=args.config, checkpoint=args.checkpoint,
                                 metrics={k: _jsonable(v) for k, v in metrics.items()},
                                 provenance=provenance))
+    close_process_group()  # the others wait for process 0's metrics file
     return metrics
 
 
 if __name__ == '__main__':
-    main()
+    run_process(main)

@@ -15,7 +15,7 @@ from mmengine.runner import Runner  # noqa: E402
 import mimco_mm  # noqa: E402,F401  stack fixes (safe checkpoint loading) for every library
 from tools._common import (adapt_to_cpu_processes, add_runner_args,  # noqa: E402
                            close_process_group, default_work_dir, load_config,
-                           parse_runner_args)
+                           parse_runner_args, run_process)
 
 
 def parse_args(argv=None):
@@ -108,4 +108,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_process(main)

@@ -318,4 +318,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from tools._common import run_process
+    run_process(main)
