@@ -159,6 +159,11 @@ def _exit_without_teardown(code):
     atexit._run_exitfuncs()  # CPython's own: what Py_Finalize runs before it tears down
     sys.stdout.flush()
     sys.stderr.flush()
+    try:  # and what C++ code printed with C's stdio (os._exit skips libc's flush)
+        import ctypes
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
     os._exit(code)
 
 
