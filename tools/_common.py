@@ -145,10 +145,13 @@ def run_process(main):
     elif not isinstance(code, int):  # as Python does with sys.exit('message')
         print(code, file=sys.stderr)
         code = 1
-    _exit_without_teardown(code)
+    exit_without_teardown(code)
 
 
-def _exit_without_teardown(code):
+def exit_without_teardown(code):
+    """Leave the process with `code` as run_process does after a process group (see there): join
+    the other threads, run atexit handlers, flush output, then `os._exit` before the interpreter
+    tears down. For processes that do not start as a tool (multiprocessing's workers)."""
     import atexit
     import os
     import sys
