@@ -116,13 +116,13 @@ def run_process(main):
     A process that used torch.distributed then ends without Python's interpreter teardown. Gloo's
     worker threads drop the work objects of the last collectives after the caller has its result
     (in the core dump: a barrier's, and with it an all-reduce's), and dropping a tensor Python
-    created takes the GIL. A thread that asks for the GIL while the interpreter finalizes is ended by
-    Python inside a C++ destructor, and the process aborts: "terminate called without an active
-    exception", SIGABRT, so a finished run, or a preempted one that must exit with 75 to be
-    requeued, is reported as failed (a core dump of a 2-process CPU run showed it; README "The
-    exit of a distributed process"). What a normal exit does before that teardown still
-    happens here: other threads are joined, atexit handlers run (logging flushed, dataloader
-    workers stopped), stdout and stderr are flushed. Without a process group: a plain exit."""
+    created takes the GIL. A thread that asks for the GIL while the interpreter finalizes is
+    ended by Python inside a C++ destructor, and the process aborts ("terminate called without
+    an active exception", SIGABRT): a finished run, or a preempted one that must exit with 75 to
+    be requeued, is reported as failed (README "The exit of a distributed process"). What a
+    normal exit does before that teardown still happens here: other threads are joined, atexit
+    handlers run (logging flushed, dataloader workers stopped), stdout and stderr are flushed.
+    Without a process group: a plain exit."""
     import sys
     try:
         result = main()
