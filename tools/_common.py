@@ -2,6 +2,7 @@
 import json
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction  # noqa: F401  (re-exported for the tools)
 
@@ -123,7 +124,6 @@ def run_process(main):
     normal exit does before that teardown still happens here: other threads are joined, atexit
     handlers run (logging flushed, dataloader workers stopped), stdout and stderr are flushed.
     Without a process group: a plain exit."""
-    import sys
     try:
         result = main()
     except SystemExit as stop:
@@ -153,13 +153,11 @@ def exit_without_teardown(code):
     the other threads, run atexit handlers, flush output, then `os._exit` before the interpreter
     tears down. For processes that do not start as a tool (multiprocessing's workers)."""
     import atexit
-    import os
-    import sys
     import threading
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()  # CPython's own: what Py_Finalize runs before it tears down
+    # CPython's own two steps before Py_Finalize tears down: wait for the non-daemon threads,
+    # then the atexit handlers
+    threading._shutdown()
+    atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
     try:  # and what C++ code printed with C's stdio (os._exit skips libc's flush)
