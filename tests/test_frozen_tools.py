@@ -3,6 +3,7 @@ import json
 import os
 import os.path as osp
 import pickle
+import signal
 
 import numpy as np
 import pytest
@@ -160,3 +161,34 @@ def test_two_processes_give_exactly_the_single_process_metrics(pretrain_chain, t
     # the provenance says how many processes produced the number, and that the data was the same
     assert (one['provenance']['devices']['count'], two['provenance']['devices']['count']) == (1, 2)
     assert two['provenance']['data'] == one['provenance']['data']
+
+
+def test_a_process_that_fails_ends_the_run_at_once_and_names_the_file(pretrain_chain, tmp_path):
+    """One unreadable image in the second process's shard of the bank: that process fails, and
+    the run ends with its error within seconds. It used to wait, in a `finally`, at a barrier the
+    first process (inside the feature gather) never reached, and both hung silently until gloo's
+    30-minute timeout; the error was printed only after it."""
+    import subprocess
+    data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=7, size=36,
+                             splits=('train', 'val'))
+    bad = osp.join(data, 'train', 'class_0', '1.png')  # sample 1: the second process's
+    with open(bad, 'wb') as f:
+        f.write(b'not an image')
+    out = tmp_path / 'two.json'
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(_free_port()))
+    proc = subprocess.Popen(
+        ['bash', 'tools/dist_knn.sh', 'configs/benchmarks/vit-tiny_knn_cpu.py',
+         pretrain_chain['stage2'], '2', '--out', str(out), '--cfg-options',
+         f'knn_bank_dataloader.dataset.data_root={data}',
+         f'test_dataloader.dataset.data_root={data}', 'knn.ks=[1,5,20]'],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=240)  # the fixed run ends in ~10 s
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both processes
+        proc.communicate()
+        pytest.fail('the 2-process run still hangs after one process failed')
+    assert proc.returncode != 0
+    assert f'cannot load image {bad}' in output
+    assert not out.exists()

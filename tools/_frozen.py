@@ -72,14 +72,16 @@ def run_frozen_tool(argv, description, default_name, evaluate):
         init_dist('pytorch', backend='nccl' if torch.cuda.is_available() else 'gloo')
     from mimco_mm.evaluation import world
     start = time.monotonic()
-    try:
-        metrics = evaluate(args.config, args.checkpoint, args.cfg_options)
-        if world()[0] == 0:
-            out = args.out or osp.join(osp.dirname(osp.abspath(args.checkpoint)), default_name)
-            write_metrics(out, dict(config=args.config, checkpoint=args.checkpoint,
-                                    metrics=metrics, provenance=frozen_provenance(
-                                        args.checkpoint, round(time.monotonic() - start, 1))))
-    finally:
-        if args.launcher == 'pytorch':
-            close_process_group()
+    metrics = evaluate(args.config, args.checkpoint, args.cfg_options)
+    if world()[0] == 0:
+        out = args.out or osp.join(osp.dirname(osp.abspath(args.checkpoint)), default_name)
+        write_metrics(out, dict(config=args.config, checkpoint=args.checkpoint,
+                                metrics=metrics, provenance=frozen_provenance(
+                                    args.checkpoint, round(time.monotonic() - start, 1))))
+    # Only after a success: a process that failed (one bad image in its shard) must not wait at
+    # a barrier the others, still inside a collective, never reach; it leaves with its error
+    # (tools/_common.run_process) and torchrun stops the others, instead of every process
+    # hanging silently until gloo's / NCCL's timeout (30 min).
+    if args.launcher == 'pytorch':
+        close_process_group()
     return metrics
