@@ -6,7 +6,9 @@ In-process tests patch the hook with `signalling_after_train_iter`; subprocess r
 module through a config file's `custom_imports`, which patches it from $PREEMPT_AT_ITER (and $PREEMPT_RANK: only
 that rank gets the signal, so the others must learn it through the hook's all-reduce), and
 $PREEMPT_SLOW_SAVE seconds of delay in process 0's checkpoint write (a large checkpoint on a slow
-file system).
+file system), and $PREEMPT_SLOW_EXIT seconds that the process of rank $PREEMPT_SLOW_EXIT_RANK takes
+on its way out after the checkpoint (a slow teardown of dataloader workers), the moment another
+task, already gone, may get it signalled (srun --kill-on-bad-exit).
 """
 import os
 import signal
@@ -41,3 +43,15 @@ if 'PREEMPT_SLOW_SAVE' in os.environ:
             time.sleep(float(os.environ['PREEMPT_SLOW_SAVE']))
         return _save(self, runner)
     PreemptionCheckpointHook.save = slow_save
+
+if 'PREEMPT_SLOW_EXIT' in os.environ:
+    _after_train_iter = PreemptionCheckpointHook.after_train_iter
+
+    def slow_exit(self, runner, *args, **kwargs):
+        try:
+            return _after_train_iter(self, runner, *args, **kwargs)
+        except SystemExit:
+            if get_rank() == int(os.environ.get('PREEMPT_SLOW_EXIT_RANK', 0)):
+                time.sleep(float(os.environ['PREEMPT_SLOW_EXIT']))
+            raise
+    PreemptionCheckpointHook.after_train_iter = slow_exit

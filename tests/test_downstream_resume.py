@@ -3,6 +3,7 @@ linear configs checkpoint on SIGUSR1 and every 20 minutes, and `--resume` contin
 bit, mid-epoch and mid-stream included, without loading the data already trained on."""
 import os
 import os.path as osp
+import signal
 
 import pytest
 
@@ -74,12 +75,18 @@ def _preempt_then_resume(config, options, tmp_path, monkeypatch, at, end):
     run_train(config, tmp_path / 'ref', *options)
     reference = saved(tmp_path / 'ref' / f'iter_{end}.pth')
     work = tmp_path / 'preempted'
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
     with monkeypatch.context() as patch:
         patch.setattr(PreemptionCheckpointHook, 'after_train_iter', signalling_after_train_iter(
             PreemptionCheckpointHook.after_train_iter, at))
         with pytest.raises(SystemExit) as exit_info:
             run_train(config, work, *options)
     assert exit_info.value.code == PREEMPTED_EXIT_CODE
+    # the process is leaving: the signals stay ignored until a caller that goes on (this test)
+    # puts the handlers back
+    assert all(signal.getsignal(s) is signal.SIG_IGN for s in handlers)
+    exit_info.value.restore_signals()
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
     assert (work / f'iter_{at}.pth').is_file() and not (work / f'iter_{end}.pth').exists()
     loads = _count_loads(monkeypatch)
     run_train(config, work, *options, resume=True)

@@ -184,6 +184,79 @@ def test_sigterm_to_the_job_saves_exits_75_and_resumes_exactly(setup, tmp_path,
     assert_same_training_state(saved(work / 'epoch_12.pth'), reference_12_epochs)
 
 
+def _srun_kill_on_bad_exit(tasks, kill_wait=30.0):
+    """Wait for `tasks` (Popen, each its own session) as `srun --kill-on-bad-exit=1` does, and
+    return srun's status. srun(1) and src/srun/launch.c (`_task_finish`): once a task exits with
+    a status other than 0, every other task of the step gets SIGCONT and SIGTERM, then SIGKILL
+    after KillWait (30 s by default); srun returns 128 + the signal if any task died of one,
+    else the highest exit status. Also returns whether a task was still running when the
+    SIGTERM went out."""
+    signalled_running = False
+    while any(t.poll() is None for t in tasks):
+        if any(t.returncode not in (None, 0) for t in tasks):
+            running = [t for t in tasks if t.poll() is None]
+            signalled_running = bool(running)
+            for t in running:
+                os.killpg(t.pid, signal.SIGCONT)
+                os.killpg(t.pid, signal.SIGTERM)
+            deadline = time.monotonic() + kill_wait
+            while any(t.poll() is None for t in running) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for t in running:
+                if t.poll() is None:
+                    os.killpg(t.pid, signal.SIGKILL)
+                    t.wait()
+            break
+        time.sleep(0.01)
+    codes = [t.wait() for t in tasks]
+    killed = [-c for c in codes if c < 0]
+    return (128 + max(killed) if killed else max(codes)), signalled_running
+
+
+def test_under_srun_kill_on_bad_exit_every_task_still_exits_75(setup, tmp_path):
+    """tools/slurm_train.sh runs the training tasks under `srun --kill-on-bad-exit=1`, and exit
+    status 75 counts as a bad exit: the first task to leave gets the others SIGTERM. A task
+    still on its way out then (after the checkpoint) died of it, srun returned 143 instead of 75
+    and the script did not requeue the job. Two gloo processes started as srun would (this test
+    plays srun), SIGUSR1 to process 0 after iteration 2, process 1 slowed by 3 s on its way out:
+    srun's status is 75 and the checkpoint is there."""
+    config = tmp_path / 'mimco_preempt_at.py'
+    config.write_text(f"_base_ = '{osp.join(ROOT, MIMCO)}'\n"
+                      "custom_imports = dict(imports=['mimco_mm', '_preempt_at'],"
+                      " allow_failed_imports=False)\n")
+    port = _free_port()
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=f'{ROOT}:{osp.join(ROOT, "tests")}',
+               PREEMPT_AT_ITER='2', PREEMPT_RANK='0', PREEMPT_SLOW_EXIT='3',
+               PREEMPT_SLOW_EXIT_RANK='1', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
+               WORLD_SIZE='2')
+    work = tmp_path / 'run'
+    cmd = [sys.executable, '-u', osp.join(ROOT, 'tools/train.py'), str(config), '--launcher',
+           'pytorch', '--work-dir', str(work), '--cfg-options', *options(MIMCO, setup, 4)]
+    logs = [open(tmp_path / f'task{rank}.log', 'w') for rank in range(2)]
+    tasks = [subprocess.Popen(cmd, cwd=ROOT, stdout=logs[rank], stderr=subprocess.STDOUT,
+                              env=dict(env, RANK=str(rank), LOCAL_RANK=str(rank)),
+                              start_new_session=True) for rank in range(2)]
+    try:
+        status, signalled_running = _srun_kill_on_bad_exit(tasks)
+    finally:
+        for t in tasks:
+            if t.poll() is None:
+                os.killpg(t.pid, signal.SIGKILL)
+        for f in logs:
+            f.close()
+    text = ''.join((tmp_path / f'task{rank}.log').read_text()[-3000:] for rank in range(2))
+    assert signalled_running, 'process 1 had left before the SIGTERM: the case was not tested'
+    assert status == PREEMPTED_EXIT_CODE, text
+    assert saved(work / 'iter_2.pth')['meta']['iter'] == 2
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def test_kill_9_at_a_random_moment_never_breaks_resume(setup, tmp_path, reference_12_epochs):
     """A checkpoint and last_checkpoint are written at every iteration, so the kill often lands
     inside a write; whatever it hits, --resume finds a complete checkpoint and ends exactly

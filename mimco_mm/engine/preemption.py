@@ -6,6 +6,8 @@
 - On SIGTERM or SIGUSR1 (Slurm's warning before a time limit or preemption; see
   tools/slurm_train.sh) it writes the same checkpoint at the next iteration boundary and exits
   with `PREEMPTED_EXIT_CODE` (75), which the Slurm script answers with a requeue + `--resume`.
+  From the checkpoint on these signals are ignored, so the status stays 75 when the launcher
+  signals the tasks still leaving (srun --kill-on-bad-exit does, once the first task exits).
   Dataloader workers ignore these signals, so a signal sent to the whole job does not kill
   them in the middle of a batch.
 
@@ -34,7 +36,19 @@ PREEMPTED_EXIT_CODE = 75  # sysexits EX_TEMPFAIL: "try again later"
 
 
 class RunPreempted(SystemExit):
-    """Raised after the preemption checkpoint is written; exits with PREEMPTED_EXIT_CODE."""
+    """Raised after the preemption checkpoint is written; exits with PREEMPTED_EXIT_CODE.
+
+    The hook's signals stay ignored from then on (see `PreemptionCheckpointHook`): the process is
+    leaving. A caller that catches this and goes on in the same process (a test) calls
+    `restore_signals()` to put back the handlers the run found."""
+
+    def __init__(self, code=PREEMPTED_EXIT_CODE, restore_signals=None):
+        super().__init__(code)
+        self._restore_signals = restore_signals
+
+    def restore_signals(self):
+        if self._restore_signals is not None:
+            self._restore_signals()
 
 
 def shutdown_dataloader_workers(loop):
@@ -127,17 +141,22 @@ class PreemptionCheckpointHook(Hook):
             return
         path = self.save(runner)
         if signalled:
+            shutdown_dataloader_workers(runner.train_loop)  # meanwhile process 0 writes
             if is_distributed() and get_world_size() > 1:
                 # Only process 0 writes; a process that left before the write ended would make
                 # the launcher (torchrun) terminate process 0 in the middle of it.
                 torch_dist.barrier()
-            self._restore_handlers()
+            # From here the process is leaving with 75, and a further signal must not kill it
+            # on the way out: under `srun --kill-on-bad-exit=1` (tools/slurm_train.sh) the first
+            # task to exit with 75 gets every other task SIGTERM, and a task that dies of it
+            # makes srun return 143, so the job is not requeued.
+            for signum in self.signums:
+                signal.signal(signum, signal.SIG_IGN)
             print_log(f'{self._received or "a signal on another process"}: saved {path} at '
                       f'iteration {runner.iter + 1}; exiting with code {PREEMPTED_EXIT_CODE}. '
                       f'Continue with tools/train.py CONFIG --resume (tools/slurm_train.sh '
                       f'requeues itself)', logger='current', level=30)
-            shutdown_dataloader_workers(runner.train_loop)
-            raise RunPreempted(PREEMPTED_EXIT_CODE)
+            raise RunPreempted(PREEMPTED_EXIT_CODE, restore_signals=self._restore_handlers)
 
     def save(self, runner):
         """Write `iter_N.pth` (N = iterations done), point last_checkpoint at it, prune."""
