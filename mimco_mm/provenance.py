@@ -90,6 +90,34 @@ def _training_fields(cfg, runner):
                              max_iters=train_cfg.get('max_iters')))
 
 
+# Keys that say where a run reads and writes, and how it was started, not what it computes: left
+# out of config_sha256, so that one recipe has one hash in any work dir, on any mount of the
+# data, fresh or resumed (what the data is, `data` records). A run's work dir used to change
+# the hash, and compare_runs.py then marked every two runs of the same recipe "config differs".
+RUN_KEYS = ('work_dir', 'launcher', 'resume', 'experiment_name', 'visualizer')
+DATA_LOCATION_KEYS = ('data_root', 'data_prefix', 'ann_file')
+
+
+def _without_data_locations(value):
+    if isinstance(value, dict):
+        return {k: ('<data>' if k in DATA_LOCATION_KEYS else _without_data_locations(v))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_without_data_locations(v) for v in value)
+    return value
+
+
+def recipe_sha256(cfg):
+    """sha256 of the config as run (overrides included) without RUN_KEYS, the data locations,
+    and `load_from` unless it gives a fresh run its weights (a resume's is where it continues)."""
+    from mmengine.config import Config
+    recipe = {k: v for k, v in cfg.to_dict().items() if k not in RUN_KEYS}
+    if cfg.get('resume') or recipe.get('load_from') is None:
+        recipe.pop('load_from', None)
+    text = Config(_without_data_locations(recipe)).pretty_text
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def collect(cfg, runner=None, datasets=(), wall_s=None):
     """The provenance record of a run (training or evaluation) of `cfg`."""
     commit, dirty = git_state()
@@ -97,7 +125,7 @@ def collect(cfg, runner=None, datasets=(), wall_s=None):
     record.update(_training_fields(cfg, runner))
     seed = getattr(runner, 'seed', None) if runner is not None else None
     record['seed'] = seed if seed is not None else (cfg.get('randomness') or {}).get('seed')
-    record['config_sha256'] = hashlib.sha256(cfg.pretty_text.encode()).hexdigest()
+    record['config_sha256'] = recipe_sha256(cfg)
     fingerprints = [data_fingerprint(d) for d in datasets]
     record['data'] = (fingerprints[0] if len(fingerprints) == 1 else
                       dict(num_samples=sum(f['num_samples'] for f in fingerprints),

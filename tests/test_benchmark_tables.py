@@ -87,6 +87,30 @@ def test_rows_say_how_their_runs_depart_from_the_protocol(tmp_path):
     assert 'NOT the protocol' in (root / 'results.md').read_text()
 
 
+def test_a_run_resumed_with_another_batch_is_not_the_protocol(tmp_path):
+    """A fine-tune whose first session ran at batch 512 without lr scaling and whose resumed
+    session ran at the recipe's 1024: its last session alone looks like the protocol (the only
+    session a checkpoint described before ProvenanceHook kept the earlier ones)."""
+    root = tmp_path / 'work_dirs'
+
+    def session(effective, start):
+        return dict(batch=dict(per_device=effective // 8, effective=effective,
+                               base_batch_size=1024, auto_scale_lr=False),
+                    epochs_or_iters=dict(max_epochs=200, max_iters=None), started_at_iter=start)
+
+    trained = dict(session(1024, 5000), earlier_sessions=[dict(session(512, 0),
+                                                                ended_at_iter=5000)])
+    folder = root / 'mimco_vit-s_100e' / 'ft'
+    os.makedirs(folder)
+    (folder / 'metrics.json').write_text(json.dumps(dict(
+        config='configs/benchmarks/vit-s_ft.py', metrics={'accuracy/top1': 80.0},
+        provenance=dict(git_commit='abc', checkpoint=trained))))
+    source = benchmark.main(['--root', str(root), '--no-published'])['ViT-S/16'][0]['source']
+    assert "ft: batch 512 instead of the recipe's 1024, lr not rescaled" in source
+    assert ('ft: resumed with another batch_effective (512 from iteration 0, 1024 from '
+            'iteration 5000)') in source
+
+
 def test_cascade_results_and_the_ibot_row_share_their_own_columns(tmp_path):
     """iBOT's COCO numbers come from Cascade Mask R-CNN: they sit in the Cascade columns, next to
     our run of the same protocol, never in the Mask R-CNN columns."""

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import make_image_folder
-from mimco_mm.benchmark.compare import Run, compare_runs, load_run, provenance_differences
+from mimco_mm.benchmark.compare import (Run, compare_runs, load_run, provenance_differences,
+                                        session_differences)
 from mimco_mm.provenance import data_fingerprint
-from tools._common import ROOT
+from tools._common import ROOT, load_config
 from tools.analysis import check_training, compare_runs as compare_tool
 
 
@@ -84,6 +85,41 @@ def test_provenance_differences_mark_what_changes_the_numbers():
     assert set(diffs) == {'batch_effective', 'torch'}  # commit and wall time are not compared
     assert diffs['batch_effective']['recipe'] and not diffs['torch']['recipe']
     assert diffs['batch_effective']['run'] == 1024
+
+
+def test_the_config_hash_is_the_recipe_wherever_the_run_writes_or_reads():
+    """The same recipe in another work dir, on another mount of the data, resumed, under another
+    experiment name: one hash (each used to change it, and compare_runs.py then marked two runs
+    of one recipe '* config_sha256'). An lr, or weights a fresh run starts from, change it."""
+    from mimco_mm.provenance import recipe_sha256
+    cfg = load_config(osp.join(ROOT, 'configs/mimco/vit-tiny_cpu.py'))
+    cfg.work_dir, cfg.launcher = 'work_dirs/a', 'none'
+    recipe = recipe_sha256(cfg)
+    cfg.work_dir, cfg.experiment_name = '/scratch/b', 'rerun'
+    cfg.train_dataloader.dataset.data_root = '/mnt/other/imagenet'
+    cfg.resume, cfg.load_from = True, '/scratch/b/iter_500.pth'
+    assert recipe_sha256(cfg) == recipe
+    cfg.resume = False  # now load_from gives a fresh run its weights
+    assert recipe_sha256(cfg) != recipe
+    cfg.load_from = None
+    assert recipe_sha256(cfg) == recipe
+    cfg.optim_wrapper.optimizer.lr *= 2
+    assert recipe_sha256(cfg) != recipe
+
+
+def test_sessions_of_a_resumed_run_are_compared_and_images_seen_refused():
+    first = dict(batch=dict(effective=2048), seed=0, started_at_iter=0, ended_at_iter=500,
+                 wall_s=100)
+    last = dict(batch=dict(effective=1024), seed=0, started_at_iter=500, wall_s=7,
+                earlier_sessions=[first])
+    (diff, ) = session_differences(last)  # wall time is not compared
+    assert diff == dict(field='batch_effective', recipe=True, sessions=[(0, 2048), (500, 1024)])
+    assert session_differences(first) == []
+    run = Run('resumed', {'loss': [(i, 1.0) for i in range(1, 20)]}, last)
+    ref = Run('ref', {'loss': [(i, 1.0) for i in range(1, 20)]}, dict(batch=dict(effective=2048)))
+    assert compare_runs(run, ref)['sessions']['run'] == [diff]
+    with pytest.raises(ValueError, match='resumed with another effective batch'):
+        compare_runs(run, ref, by='images')
 
 
 def test_a_resumed_run_continues_its_curve(tmp_path):

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from conftest import make_image_folder, monitor_off, run_train
+from mimco_mm.benchmark.compare import session_differences
 from mimco_mm.benchmark.plots import read_scalars
 from mimco_mm.compat import load_checkpoint_file
 from mimco_mm.compat.atomic_checkpoint import find_latest_checkpoint
@@ -115,6 +116,29 @@ def test_mid_epoch_resume_refuses_a_different_batch_layout(setup, tmp_path):
     with pytest.raises(RuntimeError, match='samples per iteration'):
         run_train(MIMCO, tmp_path / 'other', *opts, 'train_dataloader.batch_size=2',
                   resume=tmp_path / 'ref' / 'iter_3.pth')
+
+
+def test_a_run_resumed_with_another_batch_records_both_sessions(setup, tmp_path):
+    """2 epochs x 4 iterations at batch 4, resumed from the first epoch's checkpoint with batch 8
+    instead (allowed at an epoch boundary, with a warning):
+    the last checkpoint's provenance describes both sessions, each with its iterations."""
+    first = tmp_path / 'first'
+    run_train(MIMCO, first, *options(MIMCO, setup), 'default_hooks.checkpoint.interval=1')
+    work = tmp_path / 'resumed'
+    run_train(MIMCO, work, *options(MIMCO, setup), 'train_dataloader.batch_size=8',
+              'randomness.seed=None', resume=str(first / 'epoch_1.pth'))  # MMEngine draws one
+    record = saved(work / 'epoch_2.pth')['meta']['provenance']
+    (earlier, ) = record['earlier_sessions']
+    assert (earlier['batch']['effective'], earlier['started_at_iter'],
+            earlier['ended_at_iter']) == (4, 0, 4)
+    assert (record['batch']['effective'], record['started_at_iter']) == (8, 4)
+    assert earlier['seed'] == record['seed']  # MMEngine's resume takes the checkpoint's seed
+    changed = {d['field'] for d in session_differences(record)}
+    assert {'batch_effective', 'batch_per_device', 'config_sha256'} == changed
+    assert 'with 8 samples per iteration' in ''.join(
+        open(p).read() for p in glob.glob(str(work / '*' / '*.log')))
+    # a run in one session has none
+    assert 'earlier_sessions' not in saved(first / 'epoch_2.pth')['meta']['provenance']
 
 
 def test_timed_checkpoints_keep_the_newest_and_point_last_checkpoint(setup, tmp_path):

@@ -141,8 +141,12 @@ def test_rollback_replays_from_the_last_checkpoint_with_fresh_draws(setup, tmp_p
                         dict(max_consecutive=3, action='rollback'),
                         'default_hooks.checkpoint.by_epoch=False',
                         'default_hooks.checkpoint.interval=2')
+    runner.register_hook(dict(type='ProvenanceHook'))
     run()
     assert guard_hook(runner).rollbacks == 1
+    # the rollback's resume stays in this session: no earlier session in the provenance
+    record = load_checkpoint_file(str(tmp_path / 'iter_8.pth'))['meta']['provenance']
+    assert record['started_at_iter'] == 0 and 'earlier_sessions' not in record
     assert runner.train_loop.replay == 1 and runner.iter == 8
     states = poison_hook(runner).states
     assert all_finite(states[8])

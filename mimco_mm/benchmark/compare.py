@@ -172,6 +172,25 @@ def provenance_differences(run: Optional[dict], ref: Optional[dict]) -> List[dic
     return out
 
 
+def session_differences(record: Optional[dict]) -> List[dict]:
+    """[{field, sessions: [(started_at_iter, value), ...], recipe}] for every provenance column
+    whose value changed between the sessions of one resumed run (ProvenanceHook's
+    `earlier_sessions`, oldest first, then the record's own); [] for a run in one session."""
+    if not record or not record.get('earlier_sessions'):
+        return []
+    sessions = [*record['earlier_sessions'], record]
+    out = []
+    for column, path in FIELDS:
+        if column in IGNORED_FIELDS:
+            continue
+        values = [_get(session, path) for session in sessions]
+        if any(value != values[0] for value in values[1:]):
+            out.append(dict(field=column, recipe=column in RECIPE_FIELDS,
+                            sessions=[(s.get('started_at_iter'), v)
+                                      for s, v in zip(sessions, values)]))
+    return out
+
+
 def compare_runs(run: Run, ref: Run, keys=None, rtol=0.05, window=5, by='iter') -> dict:
     """Everything compare_runs.py prints. `by` 'iter' or 'images' (iteration x effective batch,
     for runs on different numbers of GPUs). `keys` default: the `loss*` keys both logged."""
@@ -183,6 +202,13 @@ def compare_runs(run: Run, ref: Run, keys=None, rtol=0.05, window=5, by='iter') 
             raise ValueError(f'--by images needs the effective batch, which {missing} does not '
                              f'record (a work dir with a checkpoint written by tools/train.py '
                              f'does)')
+        for side in (run, ref):
+            changed = [d for d in session_differences(side.provenance)
+                       if d['field'] == 'batch_effective']
+            if changed:
+                raise ValueError(f'--by images: {side.source} was resumed with another effective '
+                                 f'batch ({sessions_text(changed[0])}), so images seen are not '
+                                 f'iterations x one batch; compare --by iter')
     elif by != 'iter':
         raise ValueError(f"by must be 'iter' or 'images', got {by!r}")
     common = sorted(set(run.curves) & set(ref.curves))
@@ -199,4 +225,12 @@ def compare_runs(run: Run, ref: Run, keys=None, rtol=0.05, window=5, by='iter') 
         results[key] = result
     return dict(run=run.source, reference=ref.source, by=by, rtol=rtol, window=window,
                 curves=results, within=all(r['max_rel'] <= rtol for r in results.values()),
-                provenance=provenance_differences(run.provenance, ref.provenance))
+                provenance=provenance_differences(run.provenance, ref.provenance),
+                sessions=dict(run=session_differences(run.provenance),
+                              reference=session_differences(ref.provenance)))
+
+
+def sessions_text(difference: dict) -> str:
+    """'2048 from iteration 0, 1024 from iteration 5000'."""
+    return ', '.join(f'{value} from iteration {start}' for start, value in
+                     difference['sessions'])

@@ -8,6 +8,7 @@ from typing import Dict, List
 
 from mimco_mm.compat.atomic_checkpoint import write_bytes_atomic
 
+from .compare import session_differences, sessions_text
 from .published import PUBLISHED
 
 # (column key, header, task folder, metric key, scale to percent)
@@ -73,10 +74,16 @@ def deviations(task: str, record: dict, arch: str) -> List[str]:
     if task not in PROTOCOL_SCHEDULE:
         return []
     notes = []
-    batch = trained.get('batch') or {}
-    base, effective = batch.get('base_batch_size'), batch.get('effective')
-    if base and effective and effective != base and not batch.get('auto_scale_lr'):
-        notes.append(f'{task}: batch {effective} instead of the recipe\'s {base}, lr not rescaled')
+    # a resumed run: every session's batch counts, and so does a recipe value that changed
+    for session in [*(trained.get('earlier_sessions') or []), trained]:
+        batch = session.get('batch') or {}
+        base, effective = batch.get('base_batch_size'), batch.get('effective')
+        note = f'{task}: batch {effective} instead of the recipe\'s {base}, lr not rescaled'
+        if base and effective and effective != base and not batch.get('auto_scale_lr') and \
+                note not in notes:
+            notes.append(note)
+    notes += [f'{task}: resumed with another {d["field"]} ({sessions_text(d)})'
+              for d in session_differences(trained) if d['recipe']]
     key, wanted = PROTOCOL_SCHEDULE[task]
     wanted = wanted.get(arch) if isinstance(wanted, dict) else wanted
     ran = (trained.get('epochs_or_iters') or {}).get(key)

@@ -115,6 +115,13 @@ class ResumableLoopMixin:
         self.dataloader.dataset.seed = self.base_seed  # workers start after this
         self.index_sampler.seed = state['sampler_seed']
         self.replay = state['replay']
+        if not done and self.samples_per_iter != state['samples_per_iter']:
+            print_log(f'resuming at the start of {where} with {self.samples_per_iter} samples per '
+                      f'iteration (all processes); the checkpoint\'s run had '
+                      f'{state["samples_per_iter"]}. The lr, its schedule and the optimizer '
+                      f'state continue as they were (not rescaled), so the result is not the '
+                      f'recipe\'s; the checkpoints\' provenance records both sessions '
+                      f'(earlier_sessions).', logger='current', level=30)
         if done and self.samples_per_iter != state['samples_per_iter']:
             raise RuntimeError(
                 f'the checkpoint was written {done} batches into {where} by a run of '

@@ -25,7 +25,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mimco_mm.benchmark.compare import compare_runs, load_run  # noqa: E402
+from mimco_mm.benchmark.compare import compare_runs, load_run, sessions_text  # noqa: E402
 
 
 def report(result, provenance_recorded=True) -> str:
@@ -47,6 +47,10 @@ def report(result, provenance_recorded=True) -> str:
     else:
         lines.append('provenance: no differences' if provenance_recorded else
                      'provenance: not recorded by both (a text log or scalars.json has none)')
+    for side in ('run', 'reference'):
+        for d in result.get('sessions', {}).get(side, []):
+            lines.append(f'  {"*" if d["recipe"] else " "} the {side} was resumed with another '
+                         f'{d["field"]}: {sessions_text(d)}')
     lines.append('within tolerance' if result['within'] else
                  'OUT OF TOLERANCE: ' + ', '.join(
                      f'{k} from {r["first_over"]:.0f}' for k, r in result['curves'].items()
