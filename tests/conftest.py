@@ -109,6 +109,14 @@ def make_image_folder(root, classes=2, per_class=16, size=40, seed=0, splits=('t
     return root
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a process group's rendezvous)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 FAST_LOADING = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
                 'default_hooks.logger.interval=1']
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_image_folder, run_train
+from conftest import free_port, make_image_folder, run_train
 from tools import knn as knn_tool
 from tools import retrieval as retrieval_tool
 from tools import test as test_tool
@@ -128,12 +128,6 @@ def _run_tool(args, port=None):
     return res
 
 
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.parametrize('tool,config,options', [
     ('knn', 'configs/benchmarks/vit-tiny_knn_cpu.py', ['knn.ks=[1,5,20]']),
@@ -151,7 +145,7 @@ def test_two_processes_give_exactly_the_single_process_metrics(pretrain_chain, t
     _run_tool([sys.executable, f'tools/{tool}.py', config, pretrain_chain['stage2'],
                '--out', str(tmp_path / 'one.json'), *opts])
     _run_tool(['bash', f'tools/dist_{tool}.sh', config, pretrain_chain['stage2'], '2',
-               '--out', str(tmp_path / 'two.json'), *opts], port=_free_port())
+               '--out', str(tmp_path / 'two.json'), *opts], port=free_port())
     one = json.loads((tmp_path / 'one.json').read_text())
     two = json.loads((tmp_path / 'two.json').read_text())
     assert two['metrics'] == one['metrics']
@@ -175,7 +169,7 @@ def test_a_process_that_fails_ends_the_run_at_once_and_names_the_file(pretrain_c
     with open(bad, 'wb') as f:
         f.write(b'not an image')
     out = tmp_path / 'two.json'
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(_free_port()))
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(free_port()))
     proc = subprocess.Popen(
         ['bash', 'tools/dist_knn.sh', 'configs/benchmarks/vit-tiny_knn_cpu.py',
          pretrain_chain['stage2'], '2', '--out', str(out), '--cfg-options',

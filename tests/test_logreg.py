@@ -2,12 +2,12 @@
 optimum of its objective, its L2 strength comes from the bank alone, and two processes give
 exactly one process's metrics."""
 import os
-import socket
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import free_port
 from mimco_mm.evaluation import fit_logistic, gather_in_dataset_order, logreg_across_processes
 from mimco_mm.evaluation.logreg import choose_l2
 
@@ -79,10 +79,7 @@ def test_two_processes_give_exactly_the_single_process_metrics(tmp_path):
     import torch.multiprocessing as mp
     x, y = linear_problem(n=451, dim=24, classes=7, noise=1.5)  # 301 bank rows: 151 + 150
     bank, bank_y, query, query_y = x[:301], y[:301], x[301:], y[301:]
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    mp.spawn(_two_process_worker, args=(port, bank, bank_y, query, query_y, str(tmp_path / 'r')),
+    mp.spawn(_two_process_worker, args=(free_port(), bank, bank_y, query, query_y, str(tmp_path / 'r')),
              nprocs=2)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the workers' setting: the same floats

@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from conftest import make_image_folder, monitor_off, run_train
+from conftest import free_port, make_image_folder, monitor_off, run_train
 from mimco_mm.benchmark.compare import session_differences
 from mimco_mm.benchmark.plots import read_scalars
 from mimco_mm.compat import load_checkpoint_file
@@ -248,7 +248,7 @@ def test_under_srun_kill_on_bad_exit_every_task_still_exits_75(setup, tmp_path):
     config.write_text(f"_base_ = '{osp.join(ROOT, MIMCO)}'\n"
                       "custom_imports = dict(imports=['mimco_mm', '_preempt_at'],"
                       " allow_failed_imports=False)\n")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=f'{ROOT}:{osp.join(ROOT, "tests")}',
                PREEMPT_AT_ITER='2', PREEMPT_RANK='0', PREEMPT_SLOW_EXIT='3',
                PREEMPT_SLOW_EXIT_RANK='1', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
@@ -273,12 +273,6 @@ def test_under_srun_kill_on_bad_exit_every_task_still_exits_75(setup, tmp_path):
     assert status == PREEMPTED_EXIT_CODE, text
     assert saved(work / 'iter_2.pth')['meta']['iter'] == 2
 
-
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def test_kill_9_at_a_random_moment_never_breaks_resume(setup, tmp_path, reference_12_epochs):
