@@ -10,7 +10,7 @@ import pytest
 
 from conftest import make_image_folder
 from mimco_mm.benchmark.compare import (Run, compare_runs, load_run, provenance_differences,
-                                        session_differences)
+                                        session_differences, sessions_text)
 from mimco_mm.provenance import data_fingerprint
 from tools._common import ROOT, load_config
 from tools.analysis import check_training, compare_runs as compare_tool
@@ -115,6 +115,9 @@ def test_sessions_of_a_resumed_run_are_compared_and_images_seen_refused():
     (diff, ) = session_differences(last)  # wall time is not compared
     assert diff == dict(field='batch_effective', recipe=True, sessions=[(0, 2048), (500, 1024)])
     assert session_differences(first) == []
+    assert sessions_text(diff) == '2048 from iteration 0, 1024 from iteration 500'
+    assert sessions_text(dict(sessions=[(0, 'a' * 64), (500, 'b' * 64)])) == \
+        'aaaaaaaaaaaa from iteration 0, bbbbbbbbbbbb from iteration 500'  # hashes shortened
     run = Run('resumed', {'loss': [(i, 1.0) for i in range(1, 20)]}, last)
     ref = Run('ref', {'loss': [(i, 1.0) for i in range(1, 20)]}, dict(batch=dict(effective=2048)))
     assert compare_runs(run, ref)['sessions']['run'] == [diff]

@@ -231,6 +231,6 @@ def compare_runs(run: Run, ref: Run, keys=None, rtol=0.05, window=5, by='iter') 
 
 
 def sessions_text(difference: dict) -> str:
-    """'2048 from iteration 0, 1024 from iteration 5000'."""
-    return ', '.join(f'{value} from iteration {start}' for start, value in
-                     difference['sessions'])
+    """'2048 from iteration 0, 1024 from iteration 5000' (a sha256 by its first 12 digits)."""
+    return ', '.join(f'{value[:12] if isinstance(value, str) and len(value) == 64 else value} '
+                     f'from iteration {start}' for start, value in difference['sessions'])
