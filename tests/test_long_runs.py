@@ -133,6 +133,8 @@ def test_a_run_resumed_with_another_batch_records_both_sessions(setup, tmp_path)
             earlier['ended_at_iter']) == (4, 0, 4)
     assert (record['batch']['effective'], record['started_at_iter']) == (8, 4)
     assert earlier['seed'] == record['seed']  # MMEngine's resume takes the checkpoint's seed
+    assert record['wall_s_all_sessions'] == pytest.approx(
+        earlier['wall_s'] + record['wall_s'], abs=0.11) and earlier['wall_s'] > 0
     changed = {d['field'] for d in session_differences(record)}
     assert {'batch_effective', 'batch_per_device', 'config_sha256'} == changed
     assert 'with 8 samples per iteration' in ''.join(

@@ -24,7 +24,7 @@ from .plots import curve, read_runs
 RECIPE_FIELDS = ('batch_effective', 'batch_per_device', 'device_count', 'lr_configured',
                  'lr_after_scaling', 'max_epochs', 'max_iters', 'seed', 'config_sha256',
                  'data_samples', 'data_sha256')
-IGNORED_FIELDS = ('wall_s', 'git_commit', 'git_dirty')
+IGNORED_FIELDS = ('wall_s', 'wall_s_all_sessions', 'git_commit', 'git_dirty')
 
 _TRAIN_LINE = re.compile(r'(Epoch|Iter)\(train\)\s*(?:\[(\d+)\])?\s*\[\s*(\d+)/(\d+)\]\s+(.*)$')
 _VALUE = re.compile(r'([\w/.-]+):\s+(-?[\d.]+(?:e[-+]?\d+)?|nan|inf|-inf)(?=\s|$)')

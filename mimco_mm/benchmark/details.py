@@ -15,6 +15,7 @@ FIELDS = [  # (column, path in a provenance record)
     ('max_iters', ('epochs_or_iters', 'max_iters')), ('seed', ('seed', )),
     ('config_sha256', ('config_sha256', )), ('data_samples', ('data', 'num_samples')),
     ('data_sha256', ('data', 'sha256')), ('wall_s', ('wall_s', )),
+    ('wall_s_all_sessions', ('wall_s_all_sessions', )),
     ('torch', ('versions', 'torch')), ('mmengine', ('versions', 'mmengine')),
     ('mmpretrain', ('versions', 'mmpretrain')), ('mimco_mm', ('versions', 'mimco_mm')),
 ]

@@ -6,8 +6,9 @@ A run resumed (after a preemption, a requeue, a crash) is one run in several ses
 differ: another GPU count, another commit, a changed override. The record of the session that
 wrote a checkpoint says so under `earlier_sessions`: the record of every session before it, as
 it stood in the checkpoint the next one resumed from (oldest first, each with the iterations it
-trained, `started_at_iter` to `ended_at_iter`). Before, a 100-epoch run requeued five times
-described only its last fragment: its devices, its batch, its wall time."""
+trained, `started_at_iter` to `ended_at_iter`), and `wall_s_all_sessions` adds up their wall
+time. Before, a 100-epoch run requeued five times described only its last fragment: its devices,
+its batch, its wall time."""
 import time
 
 from mmengine.hooks import Hook
@@ -55,7 +56,12 @@ class ProvenanceHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint):
         if self._record is None:  # a save outside training
             self.before_train(runner)
-        record = dict(self._record, wall_s=round(time.monotonic() - self._start, 1))
+        wall_s = time.monotonic() - self._start
+        record = dict(self._record, wall_s=round(wall_s, 1),
+                      # the time that produced these weights: each earlier session up to the
+                      # checkpoint the next one resumed from (work lost after it not counted)
+                      wall_s_all_sessions=round(
+                          wall_s + sum(s.get('wall_s') or 0 for s in self._earlier), 1))
         if self._earlier:
             record['earlier_sessions'] = self._earlier
         checkpoint.setdefault('meta', {})['provenance'] = record
