@@ -157,19 +157,24 @@ def compare_curve(run: List[Tuple[int, float]], ref: List[Tuple[int, float]], rt
                 ref_last=float(expected[-1]))
 
 
+def _differing_fields(records: List[dict]):
+    """(column, [its value in each record]) for every compared provenance column (tools/
+    benchmark.py --details; not wall time or commit) whose values are not all equal."""
+    for column, path in FIELDS:
+        if column in IGNORED_FIELDS:
+            continue
+        values = [_get(record, path) for record in records]
+        if any(value != values[0] for value in values[1:]):
+            yield column, values
+
+
 def provenance_differences(run: Optional[dict], ref: Optional[dict]) -> List[dict]:
     """[{field, run, reference, recipe (True when it changes the numbers)}] for every
     provenance column (tools/benchmark.py --details) whose values differ."""
     if not run or not ref:
         return []
-    out = []
-    for column, path in FIELDS:
-        if column in IGNORED_FIELDS:
-            continue
-        a, b = _get(run, path), _get(ref, path)
-        if a != b:
-            out.append(dict(field=column, run=a, reference=b, recipe=column in RECIPE_FIELDS))
-    return out
+    return [dict(field=column, run=a, reference=b, recipe=column in RECIPE_FIELDS)
+            for column, (a, b) in _differing_fields([run, ref])]
 
 
 def session_differences(record: Optional[dict]) -> List[dict]:
@@ -179,16 +184,9 @@ def session_differences(record: Optional[dict]) -> List[dict]:
     if not record or not record.get('earlier_sessions'):
         return []
     sessions = [*record['earlier_sessions'], record]
-    out = []
-    for column, path in FIELDS:
-        if column in IGNORED_FIELDS:
-            continue
-        values = [_get(session, path) for session in sessions]
-        if any(value != values[0] for value in values[1:]):
-            out.append(dict(field=column, recipe=column in RECIPE_FIELDS,
-                            sessions=[(s.get('started_at_iter'), v)
-                                      for s, v in zip(sessions, values)]))
-    return out
+    return [dict(field=column, recipe=column in RECIPE_FIELDS,
+                 sessions=[(s.get('started_at_iter'), v) for s, v in zip(sessions, values)])
+            for column, values in _differing_fields(sessions)]
 
 
 def compare_runs(run: Run, ref: Run, keys=None, rtol=0.05, window=5, by='iter') -> dict:
