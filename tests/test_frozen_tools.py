@@ -128,7 +128,6 @@ def _run_tool(args, port=None):
     return res
 
 
-
 @pytest.mark.parametrize('tool,config,options', [
     ('knn', 'configs/benchmarks/vit-tiny_knn_cpu.py', ['knn.ks=[1,5,20]']),
     ('retrieval', 'configs/benchmarks/vit-tiny_retrieval-recall_cpu.py', []),

@@ -79,8 +79,8 @@ def test_two_processes_give_exactly_the_single_process_metrics(tmp_path):
     import torch.multiprocessing as mp
     x, y = linear_problem(n=451, dim=24, classes=7, noise=1.5)  # 301 bank rows: 151 + 150
     bank, bank_y, query, query_y = x[:301], y[:301], x[301:], y[301:]
-    mp.spawn(_two_process_worker, args=(free_port(), bank, bank_y, query, query_y, str(tmp_path / 'r')),
-             nprocs=2)
+    mp.spawn(_two_process_worker, nprocs=2,
+             args=(free_port(), bank, bank_y, query, query_y, str(tmp_path / 'r')))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the workers' setting: the same floats
     try:

@@ -276,7 +276,6 @@ def test_under_srun_kill_on_bad_exit_every_task_still_exits_75(setup, tmp_path):
     assert saved(work / 'iter_2.pth')['meta']['iter'] == 2
 
 
-
 def test_kill_9_at_a_random_moment_never_breaks_resume(setup, tmp_path, reference_12_epochs):
     """A checkpoint and last_checkpoint are written at every iteration, so the kill often lands
     inside a write; whatever it hits, --resume finds a complete checkpoint and ends exactly
