@@ -1,14 +1,16 @@
-"""Preemption at a chosen iteration, for the resume tests: after training iteration `at`, this
-process sends itself SIGUSR1 (as Slurm's warning before a time limit would) and the real handler
-of PreemptionCheckpointHook takes it from there.
+"""Preemption at a chosen iteration, for the resume tests: after training iteration `at` (or in
+the validation that follows it), this process sends itself SIGUSR1 (as Slurm's warning before a
+time limit would) and the real handler of PreemptionCheckpointHook takes it from there.
 
-In-process tests patch the hook with `signalling_after_train_iter`; subprocess runs import this
-module through a config file's `custom_imports`, which patches it from $PREEMPT_AT_ITER (and $PREEMPT_RANK: only
-that rank gets the signal, so the others must learn it through the hook's all-reduce), and
-$PREEMPT_SLOW_SAVE seconds of delay in process 0's checkpoint write (a large checkpoint on a slow
+In-process tests patch the hook with `signalling_after_train_iter` / `signalling_after_val_iter`;
+subprocess runs import this module through a config file's `custom_imports`
+(`config_importing_this`), which patches it from $PREEMPT_AT_ITER or $PREEMPT_AT_VAL (and
+$PREEMPT_RANK: only that rank gets the signal, so the others must learn it through the hook's
+all-reduce), and $PREEMPT_SLOW_SAVE seconds of delay in process 0's checkpoint write (a large checkpoint on a slow
 file system), and $PREEMPT_SLOW_EXIT seconds that the process of rank $PREEMPT_SLOW_EXIT_RANK takes
 on its way out after the checkpoint (a slow teardown of dataloader workers), the moment another
-task, already gone, may get it signalled (srun --kill-on-bad-exit).
+task, already gone, may get it signalled (srun --kill-on-bad-exit), and $PREEMPT_SLOW_VAL seconds
+per validation iteration (a validation long enough for a signal to arrive in the middle).
 """
 import os
 import signal
@@ -17,6 +19,31 @@ import time
 from mmengine.dist import get_rank
 
 from mimco_mm.engine.preemption import PreemptionCheckpointHook
+
+
+def config_importing_this(base, path):
+    """Write a config file at `path`: the config `base`, with this module added to its
+    custom_imports (those of a config file are imported when it is read; --cfg-options come too
+    late for that). Returns `path`."""
+    from mmengine.config import Config
+    imports = list(Config.fromfile(str(base)).get('custom_imports', {}).get('imports', []))
+    with open(path, 'w') as f:
+        f.write(f'_base_ = {str(base)!r}\n'
+                f'custom_imports = dict(imports={imports + ["_preempt_at"]!r}, '
+                f'allow_failed_imports=False)\n')
+    return path
+
+
+def signalling_after_val_iter(original, at, rank=None):
+    """`original` (PreemptionCheckpointHook.after_val_iter), preceded by SIGUSR1 to this process
+    in the first iteration of the validation that follows training iteration `at`, on `rank`
+    (None: every rank)."""
+
+    def after_val_iter(self, runner, batch_idx, *args, **kwargs):
+        if runner.iter == at and batch_idx == 0 and rank in (None, get_rank()):
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return original(self, runner, batch_idx, *args, **kwargs)
+    return after_val_iter
 
 
 def signalling_after_train_iter(original, at, rank=None):
@@ -35,13 +62,18 @@ if 'PREEMPT_AT_ITER' in os.environ:
         PreemptionCheckpointHook.after_train_iter, int(os.environ['PREEMPT_AT_ITER']),
         int(os.environ['PREEMPT_RANK']) if 'PREEMPT_RANK' in os.environ else None)
 
+if 'PREEMPT_AT_VAL' in os.environ:
+    PreemptionCheckpointHook.after_val_iter = signalling_after_val_iter(
+        PreemptionCheckpointHook.after_val_iter, int(os.environ['PREEMPT_AT_VAL']),
+        int(os.environ['PREEMPT_RANK']) if 'PREEMPT_RANK' in os.environ else None)
+
 if 'PREEMPT_SLOW_SAVE' in os.environ:
     _save = PreemptionCheckpointHook.save
 
-    def slow_save(self, runner):
+    def slow_save(self, runner, *args):
         if get_rank() == 0:
             time.sleep(float(os.environ['PREEMPT_SLOW_SAVE']))
-        return _save(self, runner)
+        return _save(self, runner, *args)
     PreemptionCheckpointHook.save = slow_save
 
 if 'PREEMPT_SLOW_EXIT' in os.environ:
@@ -55,3 +87,11 @@ if 'PREEMPT_SLOW_EXIT' in os.environ:
                 time.sleep(float(os.environ['PREEMPT_SLOW_EXIT']))
             raise
     PreemptionCheckpointHook.after_train_iter = slow_exit
+
+if 'PREEMPT_SLOW_VAL' in os.environ:
+    _after_val_iter = PreemptionCheckpointHook.after_val_iter
+
+    def slow_val_iter(self, runner, *args, **kwargs):
+        time.sleep(float(os.environ['PREEMPT_SLOW_VAL']))
+        return _after_val_iter(self, runner, *args, **kwargs)
+    PreemptionCheckpointHook.after_val_iter = slow_val_iter

@@ -7,11 +7,13 @@ import signal
 
 import pytest
 
-from _preempt_at import signalling_after_train_iter
+from _preempt_at import (config_importing_this, signalling_after_train_iter,
+                         signalling_after_val_iter)
 from conftest import make_image_folder, run_train
 from mimco_mm.datasets import (ResumableBatchSampler, ResumableInfiniteSampler, SeededDataset,
                                make_ade_segmentation, make_coco_instances)
 from mimco_mm.engine import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook
+from mimco_mm.benchmark.plots import read_scalars
 from test_long_runs import assert_same_training_state, logged_losses, saved
 from test_nonfinite_guard import log_text
 from tools.analysis.benchmark_resume import SizesOnly
@@ -66,19 +68,25 @@ def _count_loads(monkeypatch):
     return loads
 
 
-def _preempt_then_resume(config, options, tmp_path, monkeypatch, at, end):
+def _preempt_then_resume(config, options, tmp_path, monkeypatch, at, end, in_validation=False):
     """The uninterrupted run to `end`, and the same run preempted by SIGUSR1 after iteration
-    `at` and resumed: same weights, optimizer, schedulers, losses. Returns the keys of the images
-    the resumed run loaded. (The seed is fixed for the comparison: the downstream configs, like
-    mmdet's and mmseg's, draw one per run; a resumed run takes it from the checkpoint.)"""
+    `at` (`in_validation`: in the validation that follows it) and resumed: same weights,
+    optimizer, schedulers, losses. Returns the keys of the images the resumed run loaded. (The
+    seed is fixed for the comparison: the downstream configs, like mmdet's and mmseg's, draw one
+    per run; a resumed run takes it from the checkpoint.)"""
     options = [*options, 'randomness.seed=0']
     run_train(config, tmp_path / 'ref', *options)
     reference = saved(tmp_path / 'ref' / f'iter_{end}.pth')
     work = tmp_path / 'preempted'
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
     with monkeypatch.context() as patch:
-        patch.setattr(PreemptionCheckpointHook, 'after_train_iter', signalling_after_train_iter(
-            PreemptionCheckpointHook.after_train_iter, at))
+        if in_validation:
+            patch.setattr(PreemptionCheckpointHook, 'after_val_iter', signalling_after_val_iter(
+                PreemptionCheckpointHook.after_val_iter, at))
+        else:
+            patch.setattr(PreemptionCheckpointHook, 'after_train_iter',
+                          signalling_after_train_iter(PreemptionCheckpointHook.after_train_iter,
+                                                      at))
         with pytest.raises(SystemExit) as exit_info:
             run_train(config, work, *options)
     assert exit_info.value.code == PREEMPTED_EXIT_CODE
@@ -142,6 +150,52 @@ def test_linear_probe_preempted_mid_epoch_resumes_exactly(pretrain_chain, tmp_pa
     assert len(loads) == 2 * 4 and {epoch for epoch, _, _ in loads} == {1}
 
 
+def _validation_metrics(work_dir, key):
+    """{step: value} of a validation metric in a work dir's scalar logs (all sessions)."""
+    return {row['step']: row[key] for row in read_scalars(str(work_dir)) if key in row}
+
+
+def test_linear_probe_preempted_during_validation_validates_first_on_resume(
+        pretrain_chain, tmp_path, monkeypatch):
+    """SIGUSR1 in the validation after epoch 1 (iteration 3) stops it there: iter_3.pth holds
+    the training state after epoch 1 and marks the validation pending; the resumed run validates
+    first, so it logs epoch 1's accuracy as the uninterrupted run does, then trains on exactly."""
+    data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=4, size=36,
+                             splits=('train', 'val'))
+    options = [f'train_dataloader.dataset.data_root={data}',
+               f'val_dataloader.dataset.data_root={data}',
+               f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
+               'model.head.num_classes=3', 'data_preprocessor.num_classes=3',
+               'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4',
+               'train_cfg.max_epochs=2', 'train_cfg.val_interval=1',
+               'default_hooks.checkpoint.by_epoch=False', 'default_hooks.checkpoint.interval=6']
+    loads = _preempt_then_resume(LINEAR, options, tmp_path, monkeypatch, at=3, end=6,
+                                 in_validation=True)
+    assert len(loads) == 3 * 4 and {epoch for epoch, _, _ in loads} == {1}  # epoch 2 only
+    assert saved(tmp_path / 'preempted' / 'iter_3.pth')['loop_state']['validation_pending']
+    reference = _validation_metrics(tmp_path / 'ref', 'accuracy/top1')
+    assert sorted(reference) == [1, 2]
+    assert _validation_metrics(tmp_path / 'preempted', 'accuracy/top1') == reference
+    assert 'stopped during its validation after iteration 3: validating first' in \
+        log_text(tmp_path / 'preempted')
+
+
+def test_upernet_preempted_during_validation_validates_first_on_resume(
+        pretrain_chain, tmp_path, monkeypatch):
+    """The iteration-based loop: validation every 3 of 6 iterations, SIGUSR1 in the first one;
+    the resumed run validates at iteration 3 first and ends as the uninterrupted run."""
+    data = make_ade_segmentation(str(tmp_path / 'ade'), num_train=4, num_val=2)
+    options = [f'train_dataloader.dataset.data_root={data}',
+               f'val_dataloader.dataset.data_root={data}',
+               f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
+               'train_cfg.max_iters=6', 'train_cfg.val_interval=3',
+               'default_hooks.checkpoint.interval=6', 'param_scheduler.1.end=6']
+    _preempt_then_resume(SEG, options, tmp_path, monkeypatch, at=3, end=6, in_validation=True)
+    reference = _validation_metrics(tmp_path / 'ref', 'mIoU')
+    assert sorted(reference) == [3, 6]
+    assert _validation_metrics(tmp_path / 'preempted', 'mIoU') == reference
+
+
 def test_upernet_rolls_back_over_nan_steps_and_finishes(pretrain_chain, tmp_path):
     """NonFiniteGuardHook(action='rollback') with the iteration-based loop: NaN at iterations
     5-7 -> back to iter_6.pth (written inside the streak, so it holds iteration 4's weights),
@@ -171,31 +225,32 @@ def test_upernet_rolls_back_over_nan_steps_and_finishes(pretrain_chain, tmp_path
     assert 'rolled back to ' + str(tmp_path / 'iter_6.pth') in log_text(tmp_path)
 
 
-def test_two_processes_one_signalled_stop_together_and_resume_exactly(pretrain_chain, tmp_path):
-    """UPerNet on 2 gloo processes (tools/dist_train.sh). SIGUSR1 reaches rank 1 only, after
-    iteration 3: rank 0 learns it through the hook's all-reduce, both stop at the same iteration,
-    rank 0 writes iter_3.pth; `--resume` on 2 processes ends bit-identical to the uninterrupted
-    2-process run."""
+def test_two_processes_one_signalled_in_validation_stop_together_and_resume_exactly(
+        pretrain_chain, tmp_path):
+    """UPerNet on 2 gloo processes (tools/dist_train.sh), validating every 3 iterations.
+    SIGUSR1 reaches rank 1 only, in the validation after iteration 3: rank 0 learns it through
+    the hook's all-reduce, both stop there, rank 0 writes iter_3.pth (slowly: rank 1 must wait
+    for it); `--resume` on 2 processes validates first and ends bit-identical to the
+    uninterrupted 2-process run. (Its mIoU is not the uninterrupted run's: this CPU config's
+    plain BN keeps running statistics per process, as MMEngine's DDP does not broadcast buffers,
+    and a checkpoint carries process 0's; the GPU configs use SyncBN. The single-process tests
+    compare the numbers. A signal in a training iteration on one of several processes:
+    tests/test_long_runs.py, the srun test.)"""
     import subprocess
     import sys
 
+    from conftest import free_port
     from tools._common import ROOT
     data = make_ade_segmentation(str(tmp_path / 'ade'), num_train=8, num_val=2)
     options = ['--cfg-options', f'train_dataloader.dataset.data_root={data}',
+               f'val_dataloader.dataset.data_root={data}',
                f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
-               'train_cfg.max_iters=6', 'param_scheduler.1.end=6', 'train_cfg.val_interval=100',
-               'val_cfg=None',
-               'val_dataloader=None', 'val_evaluator=None', 'default_hooks.checkpoint.interval=6',
-               'randomness.seed=0']
-    # the config, plus tests/_preempt_at.py among its imports (a config file's custom_imports
-    # are imported when it is read; --cfg-options come too late for that)
-    config = tmp_path / 'upernet_preempt_at.py'
-    config.write_text(f"_base_ = '{osp.join(ROOT, SEG)}'\n"
-                      "custom_imports = dict(imports=['mimco_mm', 'mimco_mm.seg', '_preempt_at'],"
-                      " allow_failed_imports=False)\n")
+               'train_cfg.max_iters=6', 'param_scheduler.1.end=6', 'train_cfg.val_interval=3',
+               'default_hooks.checkpoint.interval=6', 'randomness.seed=0']
+    config = config_importing_this(osp.join(ROOT, SEG), tmp_path / 'upernet_preempt_at.py')
 
     def dist_train(work, *extra, **env):
-        env = dict(os.environ, PYTHON=sys.executable, PORT='29541', OMP_NUM_THREADS='1',
+        env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1',
                    PYTHONPATH=osp.join(ROOT, 'tests'), **env)
         return subprocess.run(['bash', osp.join(ROOT, 'tools/dist_train.sh'), str(config), '2',
                                '--work-dir', str(work), *extra, *options], cwd=ROOT, env=env,
@@ -206,15 +261,75 @@ def test_two_processes_one_signalled_stop_together_and_resume_exactly(pretrain_c
     work = tmp_path / 'preempted'
     # process 0's write takes 3 s: rank 1 must wait for it (torchrun would otherwise terminate
     # process 0 as soon as rank 1 exits, in the middle of the write)
-    result = dist_train(work, PREEMPT_AT_ITER='3', PREEMPT_RANK='1', PREEMPT_SLOW_SAVE='3')
+    result = dist_train(work, PREEMPT_AT_VAL='3', PREEMPT_RANK='1', PREEMPT_SLOW_SAVE='3')
     assert result.returncode != 0
     log = log_text(work)
-    assert f'a signal on another process: saved {work / "iter_3.pth"}' in log, \
-        result.stdout[-3000:] + result.stderr[-3000:]
+    assert (f'a signal on another process: saved {work / "iter_3.pth"} during the validation '
+            f'after iteration 3') in log, result.stdout[-3000:] + result.stderr[-3000:]
     assert not (work / 'iter_4.pth').exists() and not (work / 'iter_6.pth').exists()
     result = dist_train(work, '--resume')
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_same_training_state(saved(work / 'iter_6.pth'), saved(tmp_path / 'ref' / 'iter_6.pth'))
+    assert sorted(_validation_metrics(work, 'mIoU')) == [3, 6]
+    assert 'stopped during its validation after iteration 3: validating first' in log_text(work)
+
+
+def test_sigterm_to_the_job_during_validation_exits_75_and_the_resumed_run_validates_first(
+        pretrain_chain, tmp_path):
+    """A SIGTERM to every process of the job (Slurm's preemption, scancel, its time limit) while
+    validation workers run. They died of it, the training process raised "DataLoader worker ...
+    is killed by signal: Terminated", and the run ended with 1: no checkpoint, no requeue. The
+    linear probe with 2 persistent validation workers (as the COCO and ADE20K configs have),
+    each validation iteration slowed to 0.3 s, SIGTERM to the process group from outside in the
+    validation after epoch 1: exit 75 and iter_3.pth; `--resume` validates first and ends as the
+    uninterrupted run."""
+    import re
+    import subprocess
+    import sys
+
+    from tools._common import ROOT
+    data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=4, size=36,
+                             splits=('train', 'val'))
+    config = config_importing_this(osp.join(ROOT, LINEAR), tmp_path / 'linear_preempt_at.py')
+
+    def train(work, *extra, **env):
+        cmd = [sys.executable, '-u', osp.join(ROOT, 'tools/train.py'), str(config),
+               '--work-dir', str(work), *extra, '--cfg-options',
+               f'train_dataloader.dataset.data_root={data}',
+               f'val_dataloader.dataset.data_root={data}',
+               f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
+               'model.head.num_classes=3', 'data_preprocessor.num_classes=3',
+               'train_dataloader.batch_size=4', 'train_cfg.max_epochs=2',
+               'train_cfg.val_interval=1', 'val_dataloader.batch_size=1',
+               'val_dataloader.num_workers=2', 'val_dataloader.persistent_workers=True',
+               'default_hooks.logger.interval=1', 'default_hooks.checkpoint.by_epoch=False',
+               'default_hooks.checkpoint.interval=6', 'randomness.seed=0']
+        env = dict(os.environ, OMP_NUM_THREADS='1',
+                   PYTHONPATH=os.pathsep.join([ROOT, osp.join(ROOT, 'tests')]), **env)
+        # own session: a signal to its process group reaches the workers, as Slurm's does
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+    def finish(proc, expected):
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == expected, out[-3000:]
+        return out
+
+    finish(train(tmp_path / 'ref'), 0)
+    work = tmp_path / 'preempted'
+    proc, seen = train(work, PREEMPT_SLOW_VAL='0.3'), []
+    for line in proc.stdout:
+        seen.append(line)
+        if re.search(r'Epoch\(val\) \[1\]\[ *2/12\]', line):
+            os.killpg(proc.pid, signal.SIGTERM)  # from outside: not the workers' parent
+            break
+    out = ''.join(seen) + finish(proc, PREEMPTED_EXIT_CODE)
+    assert f'SIGTERM: saved {work / "iter_3.pth"} during the validation after iteration 3' in out
+    assert 'killed by signal' not in out
+    finish(train(work, '--resume'), 0)
+    assert_same_training_state(saved(work / 'iter_6.pth'), saved(tmp_path / 'ref' / 'iter_6.pth'))
+    reference = _validation_metrics(tmp_path / 'ref', 'accuracy/top1')
+    assert sorted(reference) == [1, 2] and _validation_metrics(work, 'accuracy/top1') == reference
 
 
 EXIT_SCRIPT = '''

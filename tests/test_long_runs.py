@@ -13,6 +13,7 @@ import time
 import pytest
 import torch
 
+from _preempt_at import config_importing_this
 from conftest import free_port, make_image_folder, monitor_off, run_train
 from mimco_mm.benchmark.compare import session_differences
 from mimco_mm.benchmark.plots import read_scalars
@@ -246,10 +247,7 @@ def test_under_srun_kill_on_bad_exit_every_task_still_exits_75(setup, tmp_path):
     and the script did not requeue the job. Two gloo processes started as srun would (this test
     plays srun), SIGUSR1 to process 0 after iteration 2, process 1 slowed by 3 s on its way out:
     srun's status is 75 and the checkpoint is there."""
-    config = tmp_path / 'mimco_preempt_at.py'
-    config.write_text(f"_base_ = '{osp.join(ROOT, MIMCO)}'\n"
-                      "custom_imports = dict(imports=['mimco_mm', '_preempt_at'],"
-                      " allow_failed_imports=False)\n")
+    config = config_importing_this(osp.join(ROOT, MIMCO), tmp_path / 'mimco_preempt_at.py')
     port = free_port()
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=f'{ROOT}:{osp.join(ROOT, "tests")}',
                PREEMPT_AT_ITER='2', PREEMPT_RANK='0', PREEMPT_SLOW_EXIT='3',

@@ -27,6 +27,8 @@ from mimco_mm.evaluation.features import normalised_batches
 from mimco_mm.evaluation.knn import knn_across_processes
 from mimco_mm.evaluation.logreg import check_settings, logreg_across_processes
 
+from .preemption import shield_from_job_signals
+
 
 def global_features(model, inputs):
     """(B, C) image features of the student: the CLS token of a ViT's last output (after its
@@ -106,6 +108,8 @@ class KNNMonitorHook(Hook):
             if world()[1] > 1:
                 cfgs = [shard_sampler(c) for c in cfgs]
             self._loaders = [runner.build_dataloader(c, seed=0) for c in cfgs]
+            for loader in self._loaders:  # a preemption signal must not kill their workers
+                shield_from_job_signals(runner, loader)
         return self._loaders
 
     def evaluate(self, model, bank_loader, query_loader):

@@ -9,7 +9,15 @@
   From the checkpoint on these signals are ignored, so the status stays 75 when the launcher
   signals the tasks still leaving (srun --kill-on-bad-exit does, once the first task exits).
   Dataloader workers ignore these signals, so a signal sent to the whole job does not kill
-  them in the middle of a batch.
+  them in the middle of a batch: the training loader's, the validation loader's (its workers,
+  persistent in the COCO and ADE20K configs, live on through training) and the k-NN monitor's.
+  A worker killed by the job's SIGTERM made the training process raise "DataLoader worker ...
+  is killed by signal" at once, and the run ended with 1, not saved and not requeued.
+- A signal during validation stops it at the next validation iteration: the checkpoint holds the
+  training state after the last training iteration, marked `validation_pending`, and the
+  resumed run validates first (ResumableEpochBasedTrainLoop / ResumableIterBasedTrainLoop).
+  Waiting for the end of a COCO validation could outlast Slurm's warning (300 s): the job then
+  ends at its time limit, not requeued.
 
 All processes take the same decision (one scalar all-reduce per iteration), so every rank stops
 at the same iteration. Resuming from these checkpoints is exact with
@@ -21,7 +29,6 @@ import os
 import os.path as osp
 import signal
 import time
-import weakref
 
 import torch
 import torch.distributed as torch_dist
@@ -51,6 +58,22 @@ class RunPreempted(SystemExit):
             self._restore_signals()
 
 
+def stop_every_dataloader_worker():
+    """Stop the workers of every DataLoader iterator this process still holds: the train loop's,
+    a persistent validation loader's, and one that an exception left in a frame (a validation
+    stopped by a preemption or an error). Workers that ignore SIGTERM (`shield_workers`) outlive
+    multiprocessing's SIGTERM at interpreter exit, and the exit then waits for them forever.
+    Walks the garbage collector's objects: run at exit and on a preemption, not per step."""
+    import gc
+    from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
+    for obj in gc.get_objects():
+        if issubclass(type(obj), _MultiProcessingDataLoaderIter):
+            obj._shutdown_workers()  # a no-op once done
+
+
+_stop_at_exit_registered = False
+
+
 def shutdown_dataloader_workers(loop):
     """Stop a train loop's dataloader workers through their queues, and drop the iterators.
 
@@ -72,6 +95,24 @@ def _worker_init_ignoring_signals(signums, original, worker_id):
         signal.signal(signum, signal.SIG_IGN)
     if original is not None:
         original(worker_id)
+
+
+def shield_workers(loader, signums):
+    """Make the workers `loader` starts from now on ignore `signums` (its `worker_init_fn` is
+    wrapped once; the one the loader had still runs). A no-op for None."""
+    init = getattr(loader, 'worker_init_fn', None)
+    if loader is None or (isinstance(init, functools.partial)
+                          and init.func is _worker_init_ignoring_signals):
+        return
+    loader.worker_init_fn = functools.partial(_worker_init_ignoring_signals, tuple(signums), init)
+
+
+def shield_from_job_signals(runner, loader):
+    """`shield_workers` with the signals of the runner's PreemptionCheckpointHook, if it has
+    one: for a loader a hook builds during training (KNNMonitorHook's)."""
+    for hook in runner.hooks:
+        if isinstance(hook, PreemptionCheckpointHook):
+            shield_workers(loader, hook.signums)
 
 
 @HOOKS.register_module()
@@ -98,6 +139,9 @@ class PreemptionCheckpointHook(Hook):
         self._received = None
         self._previous_handlers = {}
         self._last_save = None
+        self._training = False  # between before_train and after_train
+        self._stop_in_validation = False  # whether a signal may stop the current validation
+        self._told_why_not = False
 
     # ---- signals -------------------------------------------------------------------------------
 
@@ -105,18 +149,23 @@ class PreemptionCheckpointHook(Hook):
         self._received = signal.Signals(signum).name  # acted on at the next iteration boundary
 
     def before_train(self, runner):
+        global _stop_at_exit_registered
         for signum in self.signums:
             self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
-        loader = runner.train_loop.dataloader
-        loader.worker_init_fn = functools.partial(_worker_init_ignoring_signals, self.signums,
-                                                  loader.worker_init_fn)
-        # whatever ends the process (preemption, an error, Ctrl-C), stop the workers first:
-        # atexit runs handlers last-in first-out, so this runs before multiprocessing's own
-        loop = weakref.ref(runner.train_loop)
-        atexit.register(lambda: shutdown_dataloader_workers(loop()))
+        # Runner.train has built the validation loop too; workers start after this
+        for loop in (runner.train_loop, runner.val_loop):
+            if loop is not None:
+                shield_workers(loop.dataloader, self.signums)
+        if not _stop_at_exit_registered:
+            # whatever ends the process (preemption, an error, Ctrl-C), stop the workers first:
+            # atexit runs handlers last-in first-out, so this runs before multiprocessing's own
+            atexit.register(stop_every_dataloader_worker)
+            _stop_at_exit_registered = True
+        self._training = True
         self._last_save = time.monotonic()
 
     def after_train(self, runner):
+        self._training = False
         self._restore_handlers()
         shutdown_dataloader_workers(runner.train_loop)  # MMEngine's loops leave them running
 
@@ -125,42 +174,102 @@ class PreemptionCheckpointHook(Hook):
             signal.signal(signum, handler)
         self._previous_handlers = {}
 
+    @staticmethod
+    def _max_over_processes(values):
+        """Each of `values` (numbers) as its largest over all processes: one small all-reduce,
+        so that every process takes the same decision at the same iteration."""
+        if not (is_distributed() and get_world_size() > 1):
+            return list(values)
+        tensor = torch.tensor(values, dtype=torch.float64,
+                              device='cuda' if torch.cuda.is_available() else 'cpu')
+        torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.MAX)
+        return tensor.tolist()
+
     # ---- per iteration -------------------------------------------------------------------------
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         time_due = (self.interval_s is not None and is_main_process()
                     and time.monotonic() - self._last_save >= self.interval_s)
-        flags = [float(self._received is not None), float(time_due)]
-        if is_distributed() and get_world_size() > 1:
-            device = 'cuda' if torch.cuda.is_available() else 'cpu'
-            tensor = torch.tensor(flags, device=device)
-            torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.MAX)
-            flags = tensor.tolist()
-        signalled, time_due = bool(flags[0]), bool(flags[1])
+        signalled, time_due = map(bool, self._max_over_processes([self._received is not None,
+                                                                  time_due]))
         if not (signalled or time_due):
             return
-        path = self.save(runner)
+        path = self.save(runner, runner.iter + 1)
         if signalled:
-            shutdown_dataloader_workers(runner.train_loop)  # meanwhile process 0 writes
-            if is_distributed() and get_world_size() > 1:
-                # Only process 0 writes; a process that left before the write ended would make
-                # the launcher (torchrun) terminate process 0 in the middle of it.
-                torch_dist.barrier()
-            # From here the process is leaving with 75, and a further signal must not kill it
-            # on the way out: under `srun --kill-on-bad-exit=1` (tools/slurm_train.sh) the first
-            # task to exit with 75 gets every other task SIGTERM, and a task that dies of it
-            # makes srun return 143, so the job is not requeued.
-            for signum in self.signums:
-                signal.signal(signum, signal.SIG_IGN)
-            print_log(f'{self._received or "a signal on another process"}: saved {path} at '
-                      f'iteration {runner.iter + 1}; exiting with code {PREEMPTED_EXIT_CODE}. '
-                      f'Continue with tools/train.py CONFIG --resume (tools/slurm_train.sh '
-                      f'requeues itself)', logger='current', level=30)
-            raise RunPreempted(PREEMPTED_EXIT_CODE, restore_signals=self._restore_handlers)
+            self._leave(runner, f'saved {path} at iteration {runner.iter + 1}')
 
-    def save(self, runner):
-        """Write `iter_N.pth` (N = iterations done), point last_checkpoint at it, prune."""
-        filename = f'iter_{runner.iter + 1}.pth'
+    # ---- during validation ---------------------------------------------------------------------
+
+    def before_val(self, runner):
+        self._stop_in_validation = self._training and self._validation_can_stop(runner)
+
+    def _validation_can_stop(self, runner):
+        """Whether a signal may stop this validation: the train loop must know how to run it
+        again on resume, the weights must be the training ones (EMAHook swaps its averages in
+        for validation), and every process must run as many validation iterations (the
+        decision is collective at each one; MMEngine's DefaultSampler pads the shards to one
+        length, a sampler without padding may not). Otherwise the signal waits for the next
+        training iteration, as it did before."""
+        from mmengine.hooks import EMAHook
+        if not hasattr(runner.train_loop, 'validation_pending'):
+            why = f'{type(runner.train_loop).__name__} cannot run a validation again on resume'
+        elif any(isinstance(hook, EMAHook) for hook in runner.hooks):
+            why = 'an EMAHook swaps its averaged weights in for validation'
+        else:
+            why = None
+            n = len(runner.val_loop.dataloader)
+            longest, minus_shortest = map(int, self._max_over_processes([n, -n]))
+            if longest != -minus_shortest:
+                why = (f'the processes run {-minus_shortest} to {longest} validation '
+                       f'iterations (a sampler that does not pad the shards)')
+        if why is not None and not self._told_why_not:
+            print_log(f'PreemptionCheckpointHook: a signal during validation is acted on after '
+                      f'it, at the next training iteration: {why}', logger='current', level=30)
+            self._told_why_not = True
+        return why is None
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if not self._stop_in_validation:
+            return
+        if not self._max_over_processes([self._received is not None])[0]:
+            return
+        # the training state is that after the last training iteration (the loop has counted
+        # it); the resumed run validates first
+        loop = runner.train_loop
+        loop.validation_pending = True
+        try:
+            path = self.save(runner, runner.iter)
+        finally:
+            loop.validation_pending = False
+        self._leave(runner, f'saved {path} during the validation after iteration {runner.iter} '
+                            f'(it runs again first on resume)')
+
+    def after_val(self, runner):
+        self._stop_in_validation = False
+
+    # ---- leaving -------------------------------------------------------------------------------
+
+    def _leave(self, runner, what):
+        """After the checkpoint: every process waits for process 0's write, then exits with 75."""
+        stop_every_dataloader_worker()  # meanwhile process 0 writes
+        if is_distributed() and get_world_size() > 1:
+            # Only process 0 writes; a process that left before the write ended would make
+            # the launcher (torchrun) terminate process 0 in the middle of it.
+            torch_dist.barrier()
+        # From here the process is leaving with 75, and a further signal must not kill it
+        # on the way out: under `srun --kill-on-bad-exit=1` (tools/slurm_train.sh) the first
+        # task to exit with 75 gets every other task SIGTERM, and a task that dies of it
+        # makes srun return 143, so the job is not requeued.
+        for signum in self.signums:
+            signal.signal(signum, signal.SIG_IGN)
+        print_log(f'{self._received or "a signal on another process"}: {what}; exiting with code '
+                  f'{PREEMPTED_EXIT_CODE}. Continue with tools/train.py CONFIG --resume '
+                  f'(tools/slurm_train.sh requeues itself)', logger='current', level=30)
+        raise RunPreempted(PREEMPTED_EXIT_CODE, restore_signals=self._restore_handlers)
+
+    def save(self, runner, iterations_done):
+        """Write `iter_N.pth` (N = `iterations_done`), point last_checkpoint at it, prune."""
+        filename = f'iter_{iterations_done}.pth'
         path = osp.join(runner.work_dir, filename)
         # the list of this hook's files goes into the checkpoint itself, so pruning carries on
         # after a resume
@@ -168,7 +277,10 @@ class PreemptionCheckpointHook(Hook):
                 if p != path] + [path]
         runner.message_hub.update_info('preemption_checkpoints', kept[-self.max_keep_ckpts:],
                                        resumed=True)
-        runner.save_checkpoint(runner.work_dir, filename, by_epoch=False)
+        # the counters as they are: within a training iteration MMEngine's by_epoch=False
+        # default (iter + 1) says the same, during validation the loop has already counted it
+        runner.save_checkpoint(runner.work_dir, filename, by_epoch=False,
+                               meta=dict(epoch=runner.epoch, iter=iterations_done))
         self._last_save = time.monotonic()
         if is_main_process():
             write_bytes_atomic(path.encode(), osp.join(runner.work_dir, 'last_checkpoint'))

@@ -50,6 +50,7 @@ class ResumableIterBasedTrainLoop(ResumableLoopMixin, IterBasedTrainLoop):
         self._apply_resumed_state()
         batches = self._batches()
         try:
+            self._run_pending_validation()
             while self._iter < self._max_iters and not self.stop_training:
                 self.runner.model.train()
                 self.run_iter(next(batches))
@@ -87,6 +88,7 @@ class ResumableIterBasedTrainLoop(ResumableLoopMixin, IterBasedTrainLoop):
             return  # a fresh run (or load_from, which restores weights only)
         if state is not None and state.get('iter') == self._iter:
             self._restore_seeds(state, self._iter, f'the data stream (iteration {self._iter})')
+            self._validate_first = state.get('validation_pending', False)
             origin = 'its seeds recorded in the checkpoint'
         else:
             origin = "a checkpoint of MMEngine's loop: other seeds than the interrupted run's"

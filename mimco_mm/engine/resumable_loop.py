@@ -12,7 +12,9 @@ checkpoint nor a resume reproduces the uninterrupted run. This loop:
 - records in every checkpoint (key `loop_state`) how many batches of the current epoch are done,
   and on resume skips exactly those (their indices are drawn, no image is loaded);
 - can roll back to a checkpoint on request (`request_rollback`, used by NonFiniteGuardHook), then
-  replays with fresh random draws.
+  replays with fresh random draws;
+- resumed from a checkpoint written during a validation (`validation_pending`, by
+  PreemptionCheckpointHook on a signal), runs that validation again before training on.
 
 Result (tests/test_long_runs.py, tests/test_downstream_resume.py): kill a CPU run anywhere,
 `--resume`, and the final weights, optimizer state and logged losses equal the uninterrupted
@@ -43,6 +45,9 @@ class ResumableLoopMixin:
     sampler that replaces it."""
 
     SAMPLERS = EPOCH_SAMPLERS
+    # True while PreemptionCheckpointHook writes a checkpoint in the middle of a validation
+    validation_pending = False
+    _validate_first = False  # resumed from such a checkpoint
 
     def _resumable_dataloader(self, runner, dataloader):
         """Called before the loop's own __init__: the seeds, and the dataloader built from its
@@ -106,7 +111,24 @@ class ResumableLoopMixin:
     def state_for_checkpoint(self, meta):
         return dict(epoch=meta['epoch'], iter=meta['iter'], base_seed=self.base_seed,
                     sampler_seed=self.index_sampler.seed, replay=self.replay,
-                    samples_per_iter=self.samples_per_iter)
+                    samples_per_iter=self.samples_per_iter,
+                    validation_pending=self.validation_pending)
+
+    def _run_pending_validation(self):
+        """The validation a preemption stopped (see `validation_pending`): run it before
+        training on, so the resumed run logs every validation the uninterrupted one does (the
+        last one included). Training is seeded per step, so this changes nothing in it."""
+        if not self._validate_first:
+            return
+        self._validate_first = False
+        if self.runner.val_loop is None:
+            print_log(f'the checkpoint was written during the validation after iteration '
+                      f'{self._iter}, and this run has no validation (val_cfg): skipped',
+                      logger='current', level=30)
+            return
+        print_log(f'the interrupted run was stopped during its validation after iteration '
+                  f'{self._iter}: validating first', logger='current')
+        self.runner.val_loop.run()
 
     def _restore_seeds(self, state, done, where):
         """Take the interrupted run's seeds from its `loop_state`; refuse a different number of
@@ -140,6 +162,7 @@ class ResumableLoopMixin:
         replay = self.replay + 1
         self.runner.resume(path)  # weights, optimizer, schedulers, counters, message hub
         self._apply_resumed_state()
+        self._validate_first = False  # a pending validation ran when this run was resumed
         self.replay = replay  # after the checkpoint's own value: fresh draws from here
         self.runner.optim_wrapper.initialize_count_status(self.runner.model, self._iter,
                                                           self.max_iters)
@@ -165,6 +188,7 @@ class ResumableEpochBasedTrainLoop(ResumableLoopMixin, EpochBasedTrainLoop):
         self.runner.call_hook('before_train')
         self._apply_resumed_state()
         try:
+            self._run_pending_validation()
             while self._epoch < self._max_epochs and not self.stop_training:
                 self.run_epoch()
                 if self._rollback_to is not None:
@@ -195,6 +219,7 @@ class ResumableEpochBasedTrainLoop(ResumableLoopMixin, EpochBasedTrainLoop):
                 return  # the epoch is abandoned; run() rolls back
         self.runner.call_hook('after_train_epoch')
         self._epoch += 1
+        self._epoch_start_iter = self._iter  # a checkpoint during validation: 0 batches done
 
     _skip_batches = 0
 
@@ -224,6 +249,7 @@ class ResumableEpochBasedTrainLoop(ResumableLoopMixin, EpochBasedTrainLoop):
             done = state['batches_done_in_epoch']
             origin = 'recorded in the checkpoint'
             self._restore_seeds(state, done, f'epoch {self._epoch + 1}')
+            self._validate_first = state.get('validation_pending', False)
         if not 0 <= done <= per_epoch:
             raise RuntimeError(f'cannot resume at iteration {self._iter}, epoch {self._epoch}: '
                                f'{done} batches into an epoch of {per_epoch}')
