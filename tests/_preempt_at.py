@@ -4,13 +4,16 @@ time limit would) and the real handler of PreemptionCheckpointHook takes it from
 
 In-process tests patch the hook with `signalling_after_train_iter` / `signalling_after_val_iter`;
 subprocess runs import this module through a config file's `custom_imports`
-(`config_importing_this`), which patches it from $PREEMPT_AT_ITER or $PREEMPT_AT_VAL (and
-$PREEMPT_RANK: only that rank gets the signal, so the others must learn it through the hook's
-all-reduce), and $PREEMPT_SLOW_SAVE seconds of delay in process 0's checkpoint write (a large checkpoint on a slow
-file system), and $PREEMPT_SLOW_EXIT seconds that the process of rank $PREEMPT_SLOW_EXIT_RANK takes
-on its way out after the checkpoint (a slow teardown of dataloader workers), the moment another
-task, already gone, may get it signalled (srun --kill-on-bad-exit), and $PREEMPT_SLOW_VAL seconds
-per validation iteration (a validation long enough for a signal to arrive in the middle).
+(`config_importing_this`), which patches it from environment variables:
+- $PREEMPT_AT_ITER or $PREEMPT_AT_VAL (the validation after that iteration), and $PREEMPT_RANK:
+  only that rank gets the signal, so the others must learn it through the hook's all-reduce;
+- $PREEMPT_SLOW_SAVE: seconds of delay in process 0's checkpoint write (a large checkpoint on a
+  slow file system);
+- $PREEMPT_SLOW_EXIT: seconds that the process of rank $PREEMPT_SLOW_EXIT_RANK takes on its way
+  out after the checkpoint (a slow teardown of dataloader workers), the moment another task,
+  already gone, may get it signalled (srun --kill-on-bad-exit);
+- $PREEMPT_SLOW_VAL: seconds per validation iteration (a validation long enough for a signal to
+  arrive in the middle).
 """
 import os
 import signal

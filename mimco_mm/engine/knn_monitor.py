@@ -78,7 +78,9 @@ class KNNMonitorHook(Hook):
             that are not the set you report (e.g. held-out train images).
     """
 
-    priority = 'LOW'  # after the checkpoint hook: a best checkpoint never replaces the epoch one
+    # After CheckpointHook (VERY_LOW): the epoch's checkpoint is on disk before the evaluation,
+    # so an error in it or a preemption while it runs costs no training.
+    priority = 'LOWEST'
 
     def __init__(self, bank_dataloader: dict, query_dataloader: dict, interval: int = 1,
                  k: int = 20, temperature: float = 0.07, logreg: Optional[dict] = None,
