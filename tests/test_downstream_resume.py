@@ -180,22 +180,6 @@ def test_linear_probe_preempted_during_validation_validates_first_on_resume(
         log_text(tmp_path / 'preempted')
 
 
-def test_upernet_preempted_during_validation_validates_first_on_resume(
-        pretrain_chain, tmp_path, monkeypatch):
-    """The iteration-based loop: validation every 3 of 6 iterations, SIGUSR1 in the first one;
-    the resumed run validates at iteration 3 first and ends as the uninterrupted run."""
-    data = make_ade_segmentation(str(tmp_path / 'ade'), num_train=4, num_val=2)
-    options = [f'train_dataloader.dataset.data_root={data}',
-               f'val_dataloader.dataset.data_root={data}',
-               f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
-               'train_cfg.max_iters=6', 'train_cfg.val_interval=3',
-               'default_hooks.checkpoint.interval=6', 'param_scheduler.1.end=6']
-    _preempt_then_resume(SEG, options, tmp_path, monkeypatch, at=3, end=6, in_validation=True)
-    reference = _validation_metrics(tmp_path / 'ref', 'mIoU')
-    assert sorted(reference) == [3, 6]
-    assert _validation_metrics(tmp_path / 'preempted', 'mIoU') == reference
-
-
 def test_upernet_rolls_back_over_nan_steps_and_finishes(pretrain_chain, tmp_path):
     """NonFiniteGuardHook(action='rollback') with the iteration-based loop: NaN at iterations
     5-7 -> back to iter_6.pth (written inside the streak, so it holds iteration 4's weights),
