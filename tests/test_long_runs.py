@@ -274,6 +274,33 @@ def test_under_srun_kill_on_bad_exit_every_task_still_exits_75(setup, tmp_path):
     assert saved(work / 'iter_2.pth')['meta']['iter'] == 2
 
 
+def test_under_torchrun_a_signal_to_the_job_saves_and_the_launcher_exits_75(setup, tmp_path):
+    """tools/dist_train.sh, 2 gloo processes. torchrun starts each worker in a session of its own,
+    so a signal to the job's process group reaches torchrun only: it passed SIGTERM on but died
+    of SIGUSR1 (status -10, the workers left training without a launcher, no checkpoint), and it
+    turned the workers' 75 into 1. Through tools/_torchrun.py: SIGUSR1 to the group, every worker
+    saves, the launcher exits 75, and no worker outlives it."""
+    import re
+    work = tmp_path / 'run'
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
+    proc = subprocess.Popen(
+        ['bash', osp.join(ROOT, 'tools/dist_train.sh'), osp.join(ROOT, MIMCO), '2', '--work-dir',
+         str(work), '--cfg-options', *options(MIMCO, setup, 12), 'default_hooks.logger.interval=1'],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    log = []
+    for line in proc.stdout:
+        log.append(line)
+        if re.search(r'Epoch\(train\) *\[ *2\]', line):
+            os.killpg(proc.pid, signal.SIGUSR1)  # as a scheduler signals a job
+            break
+    out = ''.join(log) + _finish(proc, PREEMPTED_EXIT_CODE)
+    assert 'SIGUSR1: saved' in out and '[dist_launch] preempted, checkpoint complete' in out
+    assert osp.basename(find_latest_checkpoint(str(work))).startswith('iter_')
+    left = subprocess.run(['pgrep', '-f', str(work)], capture_output=True, text=True).stdout
+    assert not left, f'workers still running: {left}'
+
+
 def test_kill_9_at_a_random_moment_never_breaks_resume(setup, tmp_path, reference_12_epochs):
     """A checkpoint and last_checkpoint are written at every iteration, so the kill often lands
     inside a write; whatever it hits, --resume finds a complete checkpoint and ends exactly

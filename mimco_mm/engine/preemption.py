@@ -40,6 +40,9 @@ from mmengine.registry import HOOKS
 from mimco_mm.compat.atomic_checkpoint import write_bytes_atomic
 
 PREEMPTED_EXIT_CODE = 75  # sysexits EX_TEMPFAIL: "try again later"
+# a file the launcher (tools/_torchrun.py) names; each process appends a line once the
+# preemption checkpoint is complete
+PREEMPTED_MARK_ENV = 'MIMCO_PREEMPTED_MARK'
 
 
 class RunPreempted(SystemExit):
@@ -262,6 +265,10 @@ class PreemptionCheckpointHook(Hook):
         # makes srun return 143, so the job is not requeued.
         for signum in self.signums:
             signal.signal(signum, signal.SIG_IGN)
+        mark = os.environ.get(PREEMPTED_MARK_ENV)
+        if mark:  # tools/_torchrun.py: torchrun itself would exit with 1
+            with open(mark, 'a') as f:
+                f.write(f'{what}\n')
         print_log(f'{self._received or "a signal on another process"}: {what}; exiting with code '
                   f'{PREEMPTED_EXIT_CODE}. Continue with tools/train.py CONFIG --resume '
                   f'(tools/slurm_train.sh requeues itself)', logger='current', level=30)
