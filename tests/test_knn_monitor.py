@@ -117,3 +117,46 @@ def test_the_epoch_checkpoint_is_written_before_the_monitor_runs(tmp_path):
                   'default_hooks.checkpoint.interval=1', f'custom_hooks.{monitor}.interval=1',
                   knn_monitor=True)
     assert (tmp_path / 'run' / 'epoch_1.pth').is_file()
+
+
+def test_a_resumed_run_keeps_the_best_epoch_of_the_run_it_continues(tmp_path, monkeypatch):
+    """save_best across a preemption: top-1 50 / 70 / 60 / 65 in epochs 1-4, preempted early in
+    epoch 3 and resumed. The resumed run must compare with epoch 2's 70 (recorded in
+    best_knn_top1.pth), not start from nothing: epochs 3 and 4 used to overwrite the file."""
+    from _preempt_at import signalling_after_train_iter
+    from mimco_mm.compat import load_checkpoint_file
+    from mimco_mm.engine import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook
+    from mimco_mm.engine.knn_monitor import KNNMonitorHook
+    scripted = {1: 50.0, 2: 70.0, 3: 60.0, 4: 65.0}
+
+    def evaluate(self, model, *loaders):  # the scores, not the model's: the rule under test
+        epoch = self._runner_epoch + 1
+        return {'knn/top1': scripted[epoch], 'knn/top5': 100.0}
+
+    def remember_epoch(original):
+        def after_train_epoch(self, runner):
+            self._runner_epoch = runner.epoch
+            return original(self, runner)
+        return after_train_epoch
+    monkeypatch.setattr(KNNMonitorHook, 'evaluate', evaluate)
+    monkeypatch.setattr(KNNMonitorHook, 'after_train_epoch',
+                        remember_epoch(KNNMonitorHook.after_train_epoch))
+    data = make_image_folder(str(tmp_path / 'data'), classes=2, per_class=8, size=32,
+                             splits=('train', 'val'))
+    config = 'configs/simmim/vit-tiny_cpu.py'
+    (monitor, ) = [i for i, h in enumerate(load_config(osp.join(ROOT, config)).custom_hooks)
+                   if h['type'] == 'KNNMonitorHook']
+    options = [f'train_dataloader.dataset.data_root={data}', 'train_dataloader.batch_size=8',
+               'train_cfg.max_epochs=4', f'custom_hooks.{monitor}.interval=1',
+               f'custom_hooks.{monitor}.logreg=None', f'custom_hooks.{monitor}.save_best=True']
+    work = tmp_path / 'run'
+    with monkeypatch.context() as patch:  # SIGUSR1 after iteration 5: epoch 3 of 2 iterations
+        patch.setattr(PreemptionCheckpointHook, 'after_train_iter', signalling_after_train_iter(
+            PreemptionCheckpointHook.after_train_iter, 5))
+        with pytest.raises(SystemExit) as stop:
+            run_train(config, work, *options, knn_monitor=True)
+    stop.value.restore_signals()
+    assert stop.value.code == PREEMPTED_EXIT_CODE
+    run_train(config, work, *options, resume=True, knn_monitor=True)
+    best = load_checkpoint_file(str(work / 'best_knn_top1.pth'))['meta']
+    assert (best['knn_epoch'], best['knn_top1']) == (2, 70.0)

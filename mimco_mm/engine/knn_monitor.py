@@ -15,6 +15,7 @@ gathered, each votes for its own queries, and the hit counts are summed, so the 
 single process's. The vote runs on the model's device, 1024 queries at a time.
 """
 import copy
+import os.path as osp
 import time
 from typing import Optional
 
@@ -22,6 +23,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
+from mimco_mm.compat import load_checkpoint_file
 from mimco_mm.evaluation.distributed import shard_sampler, world
 from mimco_mm.evaluation.features import normalised_batches
 from mimco_mm.evaluation.knn import knn_across_processes
@@ -114,6 +116,17 @@ class KNNMonitorHook(Hook):
                 shield_from_job_signals(runner, loader)
         return self._loaders
 
+    BEST_FILE = 'best_knn_top1.pth'
+
+    def before_train(self, runner):
+        """A resumed run continues the run it resumes, best epoch included: the top-1 recorded
+        in its best_knn_top1.pth is the one to beat (not nothing, which let the first epoch
+        after a preemption replace a better file). A fresh run (no iterations done) starts
+        from nothing, whatever an earlier run left in the work dir."""
+        path = osp.join(runner.work_dir, self.BEST_FILE)
+        if self.save_best and runner.iter > 0 and osp.isfile(path):
+            self.best = load_checkpoint_file(path)['meta']['knn_top1']
+
     def evaluate(self, model, bank_loader, query_loader):
         """{'knn/top1': %, 'knn/top5': %} of `model`'s current features."""
         from mmengine.model import is_model_wrapper
@@ -154,6 +167,6 @@ class KNNMonitorHook(Hook):
                            f'({seconds:.1f} s)')
         if self.save_best and (self.best is None or metrics['knn/top1'] > self.best):
             self.best = metrics['knn/top1']
-            runner.save_checkpoint(runner.work_dir, 'best_knn_top1.pth', save_optimizer=False,
+            runner.save_checkpoint(runner.work_dir, self.BEST_FILE, save_optimizer=False,
                                    save_param_scheduler=False,
                                    meta=dict(knn_top1=self.best, knn_epoch=runner.epoch + 1))
