@@ -1,6 +1,7 @@
 """Downstream runs survive preemption too (README "Long runs"): the COCO / ADE20K / fine-tune /
 linear configs checkpoint on SIGUSR1 and every 20 minutes, and `--resume` continues them bit for
-bit, mid-epoch and mid-stream included, without loading the data already trained on."""
+bit, mid-epoch and mid-stream included, without loading the data already trained on; a signal
+during validation stops it, and the resumed run validates first."""
 import os
 import os.path as osp
 import signal
@@ -9,11 +10,11 @@ import pytest
 
 from _preempt_at import (config_importing_this, signalling_after_train_iter,
                          signalling_after_val_iter)
-from conftest import make_image_folder, run_train
+from conftest import free_port, make_image_folder, run_train
+from mimco_mm.benchmark.plots import read_scalars
 from mimco_mm.datasets import (ResumableBatchSampler, ResumableInfiniteSampler, SeededDataset,
                                make_ade_segmentation, make_coco_instances)
 from mimco_mm.engine import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook
-from mimco_mm.benchmark.plots import read_scalars
 from test_long_runs import assert_same_training_state, logged_losses, saved
 from test_nonfinite_guard import log_text
 from tools.analysis.benchmark_resume import SizesOnly
@@ -223,7 +224,6 @@ def test_two_processes_one_signalled_in_validation_stop_together_and_resume_exac
     import subprocess
     import sys
 
-    from conftest import free_port
     from tools._common import ROOT
     data = make_ade_segmentation(str(tmp_path / 'ade'), num_train=8, num_val=2)
     options = ['--cfg-options', f'train_dataloader.dataset.data_root={data}',
