@@ -267,8 +267,13 @@ class PreemptionCheckpointHook(Hook):
             signal.signal(signum, signal.SIG_IGN)
         mark = os.environ.get(PREEMPTED_MARK_ENV)
         if mark:  # tools/_torchrun.py: torchrun itself would exit with 1
-            with open(mark, 'a') as f:
-                f.write(f'{what}\n')
+            try:
+                with open(mark, 'a') as f:
+                    f.write(f'{what}\n')
+            except OSError as error:  # the checkpoint is there; only the launcher's status lacks
+                print_log(f'could not tell the launcher ({PREEMPTED_MARK_ENV}={mark}): {error}; '
+                          f'it may report status 1, not {PREEMPTED_EXIT_CODE}',
+                          logger='current', level=30)
         print_log(f'{self._received or "a signal on another process"}: {what}; exiting with code '
                   f'{PREEMPTED_EXIT_CODE}. Continue with tools/train.py CONFIG --resume '
                   f'(tools/slurm_train.sh requeues itself)', logger='current', level=30)
