@@ -73,10 +73,10 @@ if 'PREEMPT_AT_VAL' in os.environ:
 if 'PREEMPT_SLOW_SAVE' in os.environ:
     _save = PreemptionCheckpointHook.save
 
-    def slow_save(self, runner, *args):
+    def slow_save(self, runner, *args, **kwargs):
         if get_rank() == 0:
             time.sleep(float(os.environ['PREEMPT_SLOW_SAVE']))
-        return _save(self, runner, *args)
+        return _save(self, runner, *args, **kwargs)
     PreemptionCheckpointHook.save = slow_save
 
 if 'PREEMPT_SLOW_EXIT' in os.environ:

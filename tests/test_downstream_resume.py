@@ -96,7 +96,8 @@ def _preempt_then_resume(config, options, tmp_path, monkeypatch, at, end, in_val
     assert all(signal.getsignal(s) is signal.SIG_IGN for s in handlers)
     exit_info.value.restore_signals()
     assert {s: signal.getsignal(s) for s in handlers} == handlers
-    assert (work / f'iter_{at}.pth').is_file() and not (work / f'iter_{end}.pth').exists()
+    written = f'iter_{at}_validating.pth' if in_validation else f'iter_{at}.pth'
+    assert (work / written).is_file() and not (work / f'iter_{end}.pth').exists()
     loads = _count_loads(monkeypatch)
     run_train(config, work, *options, resume=True)
     assert_same_training_state(saved(work / f'iter_{end}.pth'), reference)
@@ -158,9 +159,10 @@ def _validation_metrics(work_dir, key):
 
 def test_linear_probe_preempted_during_validation_validates_first_on_resume(
         pretrain_chain, tmp_path, monkeypatch):
-    """SIGUSR1 in the validation after epoch 1 (iteration 3) stops it there: iter_3.pth holds
-    the training state after epoch 1 and marks the validation pending; the resumed run validates
-    first, so it logs epoch 1's accuracy as the uninterrupted run does, then trains on exactly."""
+    """SIGUSR1 in the validation after epoch 1 (iteration 3) stops it there:
+    iter_3_validating.pth holds the training state after epoch 1 and marks the validation
+    pending; the resumed run validates first, so it logs epoch 1's accuracy as the uninterrupted
+    run does, then trains on exactly."""
     data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=4, size=36,
                              splits=('train', 'val'))
     options = [f'train_dataloader.dataset.data_root={data}',
@@ -173,7 +175,8 @@ def test_linear_probe_preempted_during_validation_validates_first_on_resume(
     loads = _preempt_then_resume(LINEAR, options, tmp_path, monkeypatch, at=3, end=6,
                                  in_validation=True)
     assert len(loads) == 3 * 4 and {epoch for epoch, _, _ in loads} == {1}  # epoch 2 only
-    assert saved(tmp_path / 'preempted' / 'iter_3.pth')['loop_state']['validation_pending']
+    assert saved(tmp_path / 'preempted' / 'iter_3_validating.pth')['loop_state'][
+        'validation_pending']
     reference = _validation_metrics(tmp_path / 'ref', 'accuracy/top1')
     assert sorted(reference) == [1, 2]
     assert _validation_metrics(tmp_path / 'preempted', 'accuracy/top1') == reference
@@ -212,14 +215,16 @@ def test_upernet_rolls_back_over_nan_steps_and_finishes(pretrain_chain, tmp_path
 
 def test_two_processes_one_signalled_in_validation_stop_together_and_resume_exactly(
         pretrain_chain, tmp_path):
-    """UPerNet on 2 gloo processes (tools/dist_train.sh), validating every 3 iterations.
-    SIGUSR1 reaches rank 1 only, in the validation after iteration 3: rank 0 learns it through
-    the hook's all-reduce, both stop there, rank 0 writes iter_3.pth (slowly: rank 1 must wait
-    for it); `--resume` on 2 processes validates first and ends bit-identical to the
-    uninterrupted 2-process run. (Its mIoU is not the uninterrupted run's: this CPU config's
-    plain BN keeps running statistics per process, as MMEngine's DDP does not broadcast buffers,
-    and a checkpoint carries process 0's; the GPU configs use SyncBN. The single-process tests
-    compare the numbers. A signal in a training iteration on one of several processes:
+    """UPerNet on 2 gloo processes (tools/dist_train.sh), validating and checkpointing every 3
+    iterations (as the ADE20K config does every 16k). SIGUSR1 reaches rank 1 only, in the
+    validation after iteration 3: rank 0 learns it through the hook's all-reduce, both stop
+    there, rank 0 writes iter_3_validating.pth (slowly: rank 1 must wait for it) beside
+    CheckpointHook's iter_3.pth, which stays as it was; `--resume` on 2 processes validates
+    first and ends bit-identical to the uninterrupted 2-process run. (Its mIoU is not the
+    uninterrupted run's: this CPU config's plain BN keeps running statistics per process, as
+    MMEngine's DDP does not broadcast buffers, and a checkpoint carries process 0's; the GPU
+    configs use SyncBN. The single-process tests compare the numbers. A signal in a training
+    iteration on one of several processes:
     tests/test_long_runs.py, the srun test.)"""
     import subprocess
     import sys
@@ -230,7 +235,7 @@ def test_two_processes_one_signalled_in_validation_stop_together_and_resume_exac
                f'val_dataloader.dataset.data_root={data}',
                f'model.backbone.init_cfg.checkpoint={pretrain_chain["stage2"]}',
                'train_cfg.max_iters=6', 'param_scheduler.1.end=6', 'train_cfg.val_interval=3',
-               'default_hooks.checkpoint.interval=6', 'randomness.seed=0']
+               'default_hooks.checkpoint.interval=3', 'randomness.seed=0']
     config = config_importing_this(osp.join(ROOT, SEG), tmp_path / 'upernet_preempt_at.py')
 
     def dist_train(work, *extra, **env):
@@ -248,13 +253,18 @@ def test_two_processes_one_signalled_in_validation_stop_together_and_resume_exac
     result = dist_train(work, PREEMPT_AT_VAL='3', PREEMPT_RANK='1', PREEMPT_SLOW_SAVE='3')
     assert result.returncode == PREEMPTED_EXIT_CODE, result.stdout[-3000:] + result.stderr[-3000:]
     log = log_text(work)
-    assert (f'a signal on another process: saved {work / "iter_3.pth"} during the validation '
-            f'after iteration 3') in log, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (f'a signal on another process: saved {work / "iter_3_validating.pth"} during the '
+            f'validation after iteration 3') in log, result.stdout[-3000:] + result.stderr[-3000:]
     assert not (work / 'iter_4.pth').exists() and not (work / 'iter_6.pth').exists()
+    # CheckpointHook's iter_3.pth, written just before that validation, is left as it was
+    assert not saved(work / 'iter_3.pth')['loop_state']['validation_pending']
     result = dist_train(work, '--resume')
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_same_training_state(saved(work / 'iter_6.pth'), saved(tmp_path / 'ref' / 'iter_6.pth'))
     assert sorted(_validation_metrics(work, 'mIoU')) == [3, 6]
+    # and it is not among the preemption hook's files, which that hook prunes
+    kept = saved(work / 'iter_6.pth')['message_hub']['runtime_info']['preemption_checkpoints']
+    assert kept == [str(work / 'iter_3_validating.pth')]
     assert 'stopped during its validation after iteration 3: validating first' in log_text(work)
 
 
@@ -265,8 +275,8 @@ def test_sigterm_to_the_job_during_validation_exits_75_and_the_resumed_run_valid
     is killed by signal: Terminated", and the run ended with 1: no checkpoint, no requeue. The
     linear probe with 2 persistent validation workers (as the COCO and ADE20K configs have),
     each validation iteration slowed to 0.3 s, SIGTERM to the process group from outside in the
-    validation after epoch 1: exit 75 and iter_3.pth; `--resume` validates first and ends as the
-    uninterrupted run."""
+    validation after epoch 1: exit 75 and iter_3_validating.pth; `--resume` validates first and
+    ends as the uninterrupted run."""
     import re
     import subprocess
     import sys
@@ -308,7 +318,8 @@ def test_sigterm_to_the_job_during_validation_exits_75_and_the_resumed_run_valid
             os.killpg(proc.pid, signal.SIGTERM)  # from outside: not the workers' parent
             break
     out = ''.join(seen) + finish(proc, PREEMPTED_EXIT_CODE)
-    assert f'SIGTERM: saved {work / "iter_3.pth"} during the validation after iteration 3' in out
+    assert (f'SIGTERM: saved {work / "iter_3_validating.pth"} during the validation after '
+            f'iteration 3') in out
     assert 'killed by signal' not in out
     finish(train(work, '--resume'), 0)
     assert_same_training_state(saved(work / 'iter_6.pth'), saved(tmp_path / 'ref' / 'iter_6.pth'))

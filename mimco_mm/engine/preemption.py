@@ -13,9 +13,10 @@
   persistent in the COCO and ADE20K configs, live on through training) and the k-NN monitor's.
   A worker killed by the job's SIGTERM made the training process raise "DataLoader worker ...
   is killed by signal" at once, and the run ended with 1, not saved and not requeued.
-- A signal during validation stops it at the next validation iteration: the checkpoint holds the
-  training state after the last training iteration, marked `validation_pending`, and the
-  resumed run validates first (ResumableEpochBasedTrainLoop / ResumableIterBasedTrainLoop).
+- A signal during validation stops it at the next validation iteration: the checkpoint
+  (`iter_N_validating.pth`) holds the training state after the last training iteration, marked
+  `validation_pending`, and the resumed run validates first (ResumableEpochBasedTrainLoop /
+  ResumableIterBasedTrainLoop).
   Waiting for the end of a COCO validation could outlast Slurm's warning (300 s): the job then
   ends at its time limit, not requeued.
 
@@ -241,7 +242,10 @@ class PreemptionCheckpointHook(Hook):
         loop = runner.train_loop
         loop.validation_pending = True
         try:
-            path = self.save(runner, runner.iter)
+            # a name of its own: an iteration-based CheckpointHook has just written iter_N.pth
+            # (the COCO LSJ and ADE20K configs validate at their checkpoint interval), which
+            # this hook must neither overwrite nor count among its own files and prune
+            path = self.save(runner, runner.iter, suffix='_validating')
         finally:
             loop.validation_pending = False
         self._leave(runner, f'saved {path} during the validation after iteration {runner.iter} '
@@ -279,9 +283,10 @@ class PreemptionCheckpointHook(Hook):
                   f'(tools/slurm_train.sh requeues itself)', logger='current', level=30)
         raise RunPreempted(PREEMPTED_EXIT_CODE, restore_signals=self._restore_handlers)
 
-    def save(self, runner, iterations_done):
-        """Write `iter_N.pth` (N = `iterations_done`), point last_checkpoint at it, prune."""
-        filename = f'iter_{iterations_done}.pth'
+    def save(self, runner, iterations_done, suffix=''):
+        """Write `iter_N<suffix>.pth` (N = `iterations_done`), point last_checkpoint at it,
+        prune."""
+        filename = f'iter_{iterations_done}{suffix}.pth'
         path = osp.join(runner.work_dir, filename)
         # the list of this hook's files goes into the checkpoint itself, so pruning carries on
         # after a resume
