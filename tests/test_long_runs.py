@@ -154,6 +154,21 @@ def test_timed_checkpoints_keep_the_newest_and_point_last_checkpoint(setup, tmp_
     assert osp.isfile(latest) and saved(latest)['meta']['iter'] == 8
 
 
+def test_timed_checkpoints_leave_an_iteration_based_checkpoint_hook_its_files(setup, tmp_path):
+    """CheckpointHook by iteration (as the COCO LSJ and ADE20K configs) every 2 iterations, the
+    timed checkpoint every iteration, 2 kept: at iterations 2, 4, 6 CheckpointHook has just
+    written iter_N.pth, and the timed save used to overwrite it, count it as its own and prune
+    it (iter_2.pth ... iter_6.pth were gone). Now it leaves those files to their hook."""
+    run_train(MIMCO, tmp_path, *options(MIMCO, setup), *BY_ITER[:1],
+              'default_hooks.checkpoint.interval=2', 'default_hooks.checkpoint.max_keep_ckpts=-1',
+              'custom_hooks.1.interval_minutes=0.00001', 'custom_hooks.1.max_keep_ckpts=2')
+    files = sorted(osp.basename(p) for p in glob.glob(str(tmp_path / 'iter_*.pth')))
+    assert files == ['iter_2.pth', 'iter_4.pth', 'iter_5.pth', 'iter_6.pth', 'iter_7.pth',
+                     'iter_8.pth']
+    kept = saved(tmp_path / 'iter_8.pth')['message_hub']['runtime_info']['preemption_checkpoints']
+    assert [osp.basename(p) for p in kept] == ['iter_5.pth', 'iter_7.pth']
+
+
 # ---- signals and kills (real processes) -------------------------------------------------------
 
 def _train_process(work_dir, setup, *extra, epochs=12, resume=False):

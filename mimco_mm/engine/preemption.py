@@ -288,6 +288,13 @@ class PreemptionCheckpointHook(Hook):
         prune."""
         filename = f'iter_{iterations_done}{suffix}.pth'
         path = osp.join(runner.work_dir, filename)
+        written = runner.message_hub.get_info('last_ckpt')
+        if written and osp.abspath(written) == osp.abspath(path):
+            # An iteration-based CheckpointHook (it runs first) has just written this very file:
+            # the state is on disk and last_checkpoint names it. Overwriting it would make it
+            # one of this hook's files, pruned later, though that hook keeps it.
+            self._last_save = time.monotonic()
+            return path
         # the list of this hook's files goes into the checkpoint itself, so pruning carries on
         # after a resume
         kept = [p for p in runner.message_hub.get_info('preemption_checkpoints', [])
