@@ -39,6 +39,7 @@ from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
 from mimco_mm.compat.atomic_checkpoint import write_bytes_atomic
+from mimco_mm.evaluation.distributed import reduce_across
 
 PREEMPTED_EXIT_CODE = 75  # sysexits EX_TEMPFAIL: "try again later"
 # a file the launcher (tools/_torchrun.py) names; each process appends a line once the
@@ -183,11 +184,10 @@ class PreemptionCheckpointHook(Hook):
         """Each of `values` (numbers) as its largest over all processes: one small all-reduce,
         so that every process takes the same decision at the same iteration."""
         if not (is_distributed() and get_world_size() > 1):
-            return list(values)
+            return list(values)  # no tensor, no device sync in a single process
         tensor = torch.tensor(values, dtype=torch.float64,
                               device='cuda' if torch.cuda.is_available() else 'cpu')
-        torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.MAX)
-        return tensor.tolist()
+        return reduce_across(tensor, 'max').tolist()
 
     # ---- per iteration -------------------------------------------------------------------------
 
