@@ -316,6 +316,71 @@ def test_under_torchrun_a_signal_to_the_job_saves_and_the_launcher_exits_75(setu
     assert not left, f'workers still running: {left}'
 
 
+def test_torchrun_gives_the_workers_time_for_a_large_checkpoint(monkeypatch):
+    """torchrun's own config (its parser and LaunchConfig) after tools/_torchrun.py's defaults:
+    SIGUSR1 is passed on, and the workers get SHUTDOWN_TIMEOUT_S after a signal instead of 30 s
+    (a ViT-B checkpoint on a slow shared file system takes longer); what the caller sets wins."""
+    from torch.distributed.run import config_from_args, parse_args
+
+    from tools import _torchrun
+    ours = ('PET_SIGNALS_TO_HANDLE', 'PET_SHUTDOWN_TIMEOUT', 'TORCH_ELASTIC_SHUTDOWN_TIMEOUT')
+    monkeypatch.setattr(os, 'environ', {k: v for k, v in os.environ.items() if k not in ours})
+    argv = ['--nproc_per_node=2', 'tools/train.py']
+
+    def launch_config(*extra):
+        return config_from_args(parse_args([*extra, *argv]))[0]
+    plain = launch_config()
+    assert plain.shutdown_timeout == 30 and 'SIGUSR1' not in plain.signals_to_handle
+    _torchrun.apply_defaults()
+    config = launch_config()
+    assert config.shutdown_timeout == _torchrun.SHUTDOWN_TIMEOUT_S > 30
+    assert 'SIGUSR1' in config.signals_to_handle.split(',')
+    assert launch_config('--shutdown-timeout=50').shutdown_timeout == 50
+    os.environ['PET_SHUTDOWN_TIMEOUT'] = '60'
+    assert launch_config().shutdown_timeout == 60
+    del os.environ['PET_SHUTDOWN_TIMEOUT']
+    os.environ['TORCH_ELASTIC_SHUTDOWN_TIMEOUT'] = '70'  # a caller's own, before ours
+    _torchrun.apply_defaults()
+    assert launch_config().shutdown_timeout == 70
+    # this torch has the option, so the agent is left as it is
+    from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
+    assert not _torchrun.lengthen_signal_shutdown(LocalElasticAgent)
+
+
+def test_an_older_torchrun_waits_as_long_after_a_signal_only(monkeypatch):
+    """torch <= 2.11 has no --shutdown-timeout: its agent's _shutdown(death_sig) calls
+    PContext.close(death_sig) with close's fixed 30 s. After tools/_torchrun.py's wrap, the stop
+    after a signal (a death signal passed) waits SHUTDOWN_TIMEOUT_S; the stop after a failed
+    worker and the final clean-up (no signal passed) keep 30 s."""
+    from tools import _torchrun
+    monkeypatch.delenv('TORCH_ELASTIC_SHUTDOWN_TIMEOUT', raising=False)
+    closed = []
+
+    class PContext:
+        def close(self, death_sig=None, timeout=30):
+            closed.append((death_sig, timeout))
+
+    class Agent:  # torch 2.11's LocalElasticAgent._shutdown, reduced to what matters here
+        def __init__(self):
+            self._pcontext = PContext()
+
+        def _shutdown(self, death_sig=signal.SIGTERM):
+            if self._pcontext:
+                self._pcontext.close(death_sig)
+
+    assert _torchrun.lengthen_signal_shutdown(Agent)
+    agent = Agent()
+    agent._shutdown(signal.SIGUSR1)  # SimpleElasticAgent.run, on a SignalException
+    agent._shutdown()  # _stop_workers and the `finally` of run
+    agent._shutdown(death_sig=signal.SIGTERM)
+    assert closed == [(signal.SIGUSR1, _torchrun.SHUTDOWN_TIMEOUT_S), (signal.SIGTERM, 30),
+                      (signal.SIGTERM, _torchrun.SHUTDOWN_TIMEOUT_S)]
+    assert 'close' not in vars(agent._pcontext)  # the wrap lasted for its call only
+    monkeypatch.setenv('TORCH_ELASTIC_SHUTDOWN_TIMEOUT', '90')  # the caller's value
+    agent._shutdown(signal.SIGTERM)
+    assert closed[-1] == (signal.SIGTERM, 90)
+
+
 def test_kill_9_at_a_random_moment_never_breaks_resume(setup, tmp_path, reference_12_epochs):
     """A checkpoint and last_checkpoint are written at every iteration, so the kill often lands
     inside a write; whatever it hits, --resume finds a complete checkpoint and ends exactly

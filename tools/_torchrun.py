@@ -13,6 +13,16 @@ under torchrun"):
   signal, into status 1, so a script that requeues on 75 (as tools/slurm_train.sh does) could
   not tell a preemption from a crash. PreemptionCheckpointHook appends to the file named by
   $MIMCO_PREEMPTED_MARK once its checkpoint is complete; a non-empty file means 75.
+- Time for that checkpoint. After passing a signal on, torchrun waits `--shutdown-timeout`
+  seconds for the workers (default 30), then SIGKILLs them: the next iteration, a checkpoint of
+  a ViT-B run (weights, teacher and AdamW moments: about 1.4 GB) on a slow shared file system,
+  and the dataloader shutdown must fit, or the run loses the checkpoint and, its workers killed,
+  exits 1 and is not requeued. The default here is SHUTDOWN_TIMEOUT_S, through torchrun's
+  environment default TORCH_ELASTIC_SHUTDOWN_TIMEOUT (`--shutdown-timeout`, torch >= 2.12,
+  pytorch/pytorch#172596); `--shutdown-timeout`, PET_SHUTDOWN_TIMEOUT or the variable set by
+  the caller win. torch <= 2.11 has a fixed 30 s, which `lengthen_signal_shutdown` raises to
+  the same value. Either way only the signal path waits longer: a worker that has written its
+  checkpoint exits at once, and torchrun's stop after a failed worker keeps its 30 s.
 
 Usage: the arguments of `python -m torch.distributed.run`.
 """
@@ -23,13 +33,62 @@ import tempfile
 PREEMPTED_EXIT_CODE = 75  # these two as in mimco_mm/engine/preemption.py (the launcher imports
 PREEMPTED_MARK_ENV = 'MIMCO_PREEMPTED_MARK'  # no OpenMMLab)
 HANDLED = 'SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1'  # torchrun's four, and Slurm's warning
+# below the 300 s of warning tools/slurm_train.sh asks Slurm for, with a minute to spare for the
+# launcher's exit and a requeue
+SHUTDOWN_TIMEOUT_S = 240
+
+
+def apply_defaults():
+    """Set torchrun's environment defaults for the signals it passes on and the time it gives
+    the workers after one, unless the caller set them."""
+    os.environ.setdefault('PET_SIGNALS_TO_HANDLE', HANDLED)
+    os.environ.setdefault('TORCH_ELASTIC_SHUTDOWN_TIMEOUT', str(SHUTDOWN_TIMEOUT_S))
+
+
+def shutdown_timeout():
+    """The seconds the workers get after a signal: TORCH_ELASTIC_SHUTDOWN_TIMEOUT (set by
+    apply_defaults unless the caller did)."""
+    return int(os.environ.get('TORCH_ELASTIC_SHUTDOWN_TIMEOUT', SHUTDOWN_TIMEOUT_S))
+
+
+def lengthen_signal_shutdown(agent_class=None):
+    """On a torchrun without `--shutdown-timeout` (torch <= 2.11): wrap `agent_class._shutdown`
+    (LocalElasticAgent's) so that the stop after a signal waits `shutdown_timeout()` seconds for
+    the workers instead of PContext.close's 30. That path alone passes the signal
+    (`self._shutdown(e.sigval)` in SimpleElasticAgent.run); the stop after a failed worker and
+    the final clean-up call it without one and are left as they are. Returns whether it wrapped."""
+    import inspect
+    if agent_class is None:
+        from torch.distributed.elastic.agent.server.local_elastic_agent import \
+            LocalElasticAgent as agent_class
+    original = agent_class._shutdown
+    if 'timeout' in inspect.signature(original).parameters:
+        return False  # torch >= 2.12: TORCH_ELASTIC_SHUTDOWN_TIMEOUT reaches it
+
+    def _shutdown(self, *args, **kwargs):
+        pcontext = getattr(self, '_pcontext', None)
+        if not (args or 'death_sig' in kwargs) or pcontext is None:
+            return original(self, *args, **kwargs)
+        close = pcontext.close
+
+        def close_with_time(death_sig=None, timeout=30):
+            return close(death_sig, timeout=max(timeout, shutdown_timeout()))
+        pcontext.close = close_with_time  # this call only: the instance attribute is removed
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            del pcontext.close
+    _shutdown.__wrapped__ = original
+    agent_class._shutdown = _shutdown
+    return True
 
 
 def main(argv=None):
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
-    os.environ.setdefault('PET_SIGNALS_TO_HANDLE', HANDLED)
+    apply_defaults()
+    lengthen_signal_shutdown()
     fd, mark = tempfile.mkstemp(prefix='mimco_preempted_')
     os.close(fd)
     os.environ[PREEMPTED_MARK_ENV] = mark  # the workers inherit it
