@@ -13,7 +13,10 @@ subprocess runs import this module through a config file's `custom_imports`
   out after the checkpoint (a slow teardown of dataloader workers), the moment another task,
   already gone, may get it signalled (srun --kill-on-bad-exit);
 - $PREEMPT_SLOW_VAL: seconds per validation iteration (a validation long enough for a signal to
-  arrive in the middle).
+  arrive in the middle);
+- $CRASH_AT_ITER and $CRASH_RANK: that rank's process dies (os._exit(3), as after an ECC error
+  or the OOM killer) before training iteration `at` + 1, in the first attempt of a torchrun
+  launch only (TORCHELASTIC_RESTART_COUNT 0), so that a restarted attempt runs through.
 """
 import os
 import signal
@@ -98,3 +101,13 @@ if 'PREEMPT_SLOW_VAL' in os.environ:
         time.sleep(float(os.environ['PREEMPT_SLOW_VAL']))
         return _after_val_iter(self, runner, *args, **kwargs)
     PreemptionCheckpointHook.after_val_iter = slow_val_iter
+
+if 'CRASH_AT_ITER' in os.environ:
+    def crash_before_train_iter(self, runner, *args, **kwargs):
+        if (runner.iter == int(os.environ['CRASH_AT_ITER'])
+                and os.environ.get('TORCHELASTIC_RESTART_COUNT', '0') == '0'
+                and get_rank() == int(os.environ.get('CRASH_RANK', 0))):
+            print(f'[_preempt_at] process {get_rank()} dies before iteration {runner.iter + 1}',
+                  flush=True)
+            os._exit(3)
+    PreemptionCheckpointHook.before_train_iter = crash_before_train_iter

@@ -316,6 +316,62 @@ def test_under_torchrun_a_signal_to_the_job_saves_and_the_launcher_exits_75(setu
     assert not left, f'workers still running: {left}'
 
 
+def test_a_torchrun_restart_continues_from_the_launchs_last_checkpoint(setup, tmp_path):
+    """PET_MAX_RESTARTS=1 tools/dist_train.sh (torchrun --max-restarts 1), 2 gloo processes,
+    iter_N.pth every 2 iterations, process 1 dies before iteration 6: torchrun starts both again
+    with the same command line, and the run continues from iter_4.pth (before: from iteration 0,
+    its first 4 iterations lost) and ends bit-identical to the uninterrupted run. A checkpoint
+    older than the launch (an earlier run in the same work dir) is not taken."""
+    config = config_importing_this(osp.join(ROOT, MIMCO), tmp_path / 'mimco_preempt_at.py')
+    opts = [*options(MIMCO, setup, 6), 'default_hooks.logger.interval=1',
+            'default_hooks.checkpoint.by_epoch=False', 'default_hooks.checkpoint.interval=2',
+            'default_hooks.checkpoint.max_keep_ckpts=-1']
+
+    def dist_train(work, **env):
+        env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1',
+                   PYTHONPATH=osp.join(ROOT, 'tests'), **env)
+        return subprocess.run(['bash', osp.join(ROOT, 'tools/dist_train.sh'), str(config), '2',
+                               '--work-dir', str(work), '--cfg-options', *opts], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300)
+    work = tmp_path / 'run'
+    work.mkdir()
+    stale = work / 'iter_10.pth'  # an earlier launch's file, older than this launch
+    torch.save({'state_dict': {}, 'meta': {'iter': 10}}, stale)
+    os.utime(stale, (time.time() - 3600, ) * 2)
+    run = dist_train(work, PET_MAX_RESTARTS='1', CRASH_AT_ITER='5', CRASH_RANK='1')
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    assert 'process 1 dies before iteration 6' in out
+    assert f'torchrun restart 1: resuming from {work / "iter_4.pth"}' in out
+    assert 'resumed epoch: 1, iter: 4' in out  # mmengine's own line
+    reference = tmp_path / 'reference'
+    plain = dist_train(reference)
+    assert plain.returncode == 0, (plain.stdout + plain.stderr)[-3000:]
+    assert_same_training_state(saved(work / 'iter_12.pth'), saved(reference / 'iter_12.pth'))
+
+
+def test_a_restart_keeps_the_first_attempts_choice_until_the_launch_wrote_a_checkpoint(tmp_path):
+    from mmengine.config import Config
+
+    from mimco_mm.engine.elastic_restart import resume_after_restart
+    work = tmp_path / 'run'
+    work.mkdir()
+    old = work / 'epoch_3.pth'
+    torch.save({'state_dict': {}, 'meta': {}}, old)
+    launched = time.time() + 1  # the file above predates the launch
+    first = Config(dict(work_dir=str(work), resume=False, load_from='given.pth'))
+    assert resume_after_restart(first, {}, launched) is None  # not a restart
+    assert 'no checkpoint written' in resume_after_restart(
+        first, {'TORCHELASTIC_RESTART_COUNT': '1'}, launched)
+    assert first.resume is False and first.load_from == 'given.pth'
+    new = work / 'iter_7.pth'
+    torch.save({'state_dict': {}, 'meta': {}}, new)
+    os.utime(new, (launched + 5, ) * 2)
+    assert 'resuming from' in resume_after_restart(first, {'TORCHELASTIC_RESTART_COUNT': '2'},
+                                                   launched)
+    assert first.resume is True and first.load_from == str(new)
+
+
 def test_torchrun_gives_the_workers_time_for_a_large_checkpoint(monkeypatch):
     """torchrun's own config (its parser and LaunchConfig) after tools/_torchrun.py's defaults:
     SIGUSR1 is passed on, and the workers get SHUTDOWN_TIMEOUT_S after a signal instead of 30 s

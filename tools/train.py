@@ -13,6 +13,7 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mimco_mm  # noqa: E402,F401  stack fixes (safe checkpoint loading) for every library
+from mimco_mm.engine.elastic_restart import resume_after_restart  # noqa: E402
 from tools._common import (adapt_to_cpu_processes, add_runner_args,  # noqa: E402
                            close_process_group, default_work_dir, load_config,
                            parse_runner_args, run_process)
@@ -49,6 +50,11 @@ def build_config(args):
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
+    # torchrun --max-restarts starts the workers again with this same command line: continue
+    # from the checkpoint this launch wrote last, not from iteration 0
+    restart = resume_after_restart(cfg)
+    if restart and os.environ.get('RANK', '0') == '0':
+        print(f'[train] {restart}', file=sys.stderr, flush=True)
     accumulate = (cfg.get('optim_wrapper') or {}).get('accumulative_counts', 1)
     if (cfg.get('model') or {}).get('type') == 'MoCoV3' and accumulate > 1:
         # (MimCo refuses it in its train step, mimco_mm/models/micro_batches.py)
