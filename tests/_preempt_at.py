@@ -16,7 +16,9 @@ subprocess runs import this module through a config file's `custom_imports`
   arrive in the middle);
 - $CRASH_AT_ITER and $CRASH_RANK: that rank's process dies (os._exit(3), as after an ECC error
   or the OOM killer) before training iteration `at` + 1, in the first attempt of a torchrun
-  launch only (TORCHELASTIC_RESTART_COUNT 0), so that a restarted attempt runs through.
+  launch only (TORCHELASTIC_RESTART_COUNT 0), so that a restarted attempt runs through;
+- $HANG_AT_ITER: before training iteration `at` + 1 the process blocks in `stalled_read` for
+  10 minutes (a read from a stalled network file system).
 """
 import os
 import signal
@@ -111,3 +113,13 @@ if 'CRASH_AT_ITER' in os.environ:
                   flush=True)
             os._exit(3)
     PreemptionCheckpointHook.before_train_iter = crash_before_train_iter
+
+if 'HANG_AT_ITER' in os.environ:
+    def stalled_read():
+        time.sleep(600)
+
+    def hang_before_train_iter(self, runner, *args, **kwargs):
+        if runner.iter == int(os.environ['HANG_AT_ITER']):
+            print(f'[_preempt_at] blocked before iteration {runner.iter + 1}', flush=True)
+            stalled_read()
+    PreemptionCheckpointHook.before_train_iter = hang_before_train_iter

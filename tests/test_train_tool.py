@@ -19,8 +19,11 @@ def test_stage2_learns_from_the_stage1_checkpoint_and_resumes(pretrain_chain):
                        'train_cfg.max_epochs=1')
     model = runner.model
     # tools/train.py adds the data-wait monitor to every run, once
-    from mimco_mm.engine import DataWaitMonitorHook
+    from mimco_mm.engine import DataWaitMonitorHook, HangWatchdogHook
     assert sum(isinstance(h, DataWaitMonitorHook) for h in runner.hooks) == 1
+    # and the hang watchdog, 30 minutes (--hang-minutes), dump only (--hang-exit)
+    watchdogs = [h for h in runner.hooks if isinstance(h, HangWatchdogHook)]
+    assert [(h.timeout_s, h.exit) for h in watchdogs] == [(1800.0, False)]
     # the teacher is stage 1's base encoder, bit for bit
     for key, value in model.target_generator.backbone.state_dict().items():
         assert torch.equal(value, teacher_state['backbone.' + key]), key

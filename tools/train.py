@@ -1,6 +1,7 @@
 """Train any config of mimco_mm, mmpretrain, mmdet or mmseg with MMEngine's Runner.
 
-    python tools/train.py CONFIG [--work-dir D] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
+    python tools/train.py CONFIG [--work-dir D] [--resume [CKPT]] [--amp] [--auto-scale-lr]
+        [--hang-minutes M] [--hang-exit] [--cfg-options k=v ...]
 """
 import argparse
 import os
@@ -14,6 +15,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mimco_mm  # noqa: E402,F401  stack fixes (safe checkpoint loading) for every library
 from mimco_mm.engine.elastic_restart import resume_after_restart  # noqa: E402
+from mimco_mm.engine.hang_watchdog import disarm as disarm_hang_watchdog  # noqa: E402
 from tools._common import (adapt_to_cpu_processes, add_runner_args,  # noqa: E402
                            close_process_group, default_work_dir, load_config,
                            parse_runner_args, run_process)
@@ -29,6 +31,12 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action='store_true', help='mixed precision (AmpOptimWrapper)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by actual batch / auto_scale_lr.base_batch_size')
+    parser.add_argument('--hang-minutes', type=float, default=30.0,
+                        help="when no iteration finishes for this long, print every thread's "
+                        "stack, and again after each further period (0: off; a config's own "
+                        "HangWatchdogHook wins)")
+    parser.add_argument('--hang-exit', action='store_true',
+                        help='after that print, end the process (status 1) instead of waiting')
     add_runner_args(parser)
     return parse_runner_args(parser, argv)
 
@@ -108,7 +116,15 @@ def main(argv=None):
     for hook in ('DataWaitMonitorHook', 'ScheduleCheckHook'):
         if not any(h.get('type') == hook for h in cfg.get('custom_hooks') or []):
             runner.register_hook(dict(type=hook))
-    runner.train()
+    # every thread's stack when no iteration finishes for --hang-minutes (a hung run)
+    if args.hang_minutes > 0 and not any(h.get('type') == 'HangWatchdogHook'
+                                         for h in cfg.get('custom_hooks') or []):
+        runner.register_hook(dict(type='HangWatchdogHook', timeout_minutes=args.hang_minutes,
+                                  exit=args.hang_exit))
+    try:
+        runner.train()
+    finally:
+        disarm_hang_watchdog()  # also after a failure: the caller's process may go on
     close_process_group()
     return runner
 

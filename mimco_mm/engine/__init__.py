@@ -1,6 +1,7 @@
 """Training machinery shared by the three libraries (registered in MMEngine's root registries)."""
 from .architecture_hook import RecordArchitectureHook
 from .data_wait import DataWaitMonitorHook
+from .hang_watchdog import HangWatchdogHook
 from .knn_monitor import KNNMonitorHook
 from .layer_decay import ViTLayerDecayConstructor
 from .phase_timer import IterPhaseTimerHook
@@ -16,4 +17,4 @@ __all__ = ['KNNMonitorHook', 'ViTLayerDecayConstructor', 'NonFiniteGuardHook', '
            'NonFiniteCheckpointError', 'PreemptionCheckpointHook', 'PREEMPTED_EXIT_CODE',
            'RunPreempted', 'ResumableEpochBasedTrainLoop', 'ResumableIterBasedTrainLoop',
            'RecordArchitectureHook', 'ProvenanceHook', 'IterPhaseTimerHook', 'DataWaitMonitorHook',
-           'ScheduleCheckHook', 'ResumeCheckHook', 'NotResumableError']
+           'ScheduleCheckHook', 'ResumeCheckHook', 'NotResumableError', 'HangWatchdogHook']
