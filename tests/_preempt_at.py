@@ -17,6 +17,9 @@ subprocess runs import this module through a config file's `custom_imports`
 - $CRASH_AT_ITER and $CRASH_RANK: that rank's process dies (os._exit(3), as after an ECC error
   or the OOM killer) before training iteration `at` + 1, in the first attempt of a torchrun
   launch only (TORCHELASTIC_RESTART_COUNT 0), so that a restarted attempt runs through;
+- $RESTART_SLOW_RANK: in a restarted attempt (TORCHELASTIC_RESTART_COUNT > 0) that rank starts
+  3 s late (read when the config is, before its process group is made), so the other ranks
+  look for its connection details in torchrun's store before it has published them;
 - $HANG_AT_ITER: before training iteration `at` + 1 the process blocks in `stalled_read` for
   10 minutes (a read from a stalled network file system).
 """
@@ -123,3 +126,7 @@ if 'HANG_AT_ITER' in os.environ:
             print(f'[_preempt_at] blocked before iteration {runner.iter + 1}', flush=True)
             stalled_read()
     PreemptionCheckpointHook.before_train_iter = hang_before_train_iter
+
+if (os.environ.get('RESTART_SLOW_RANK') == os.environ.get('RANK')
+        and os.environ.get('TORCHELASTIC_RESTART_COUNT', '0') != '0'):
+    time.sleep(3)

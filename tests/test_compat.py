@@ -161,3 +161,42 @@ def test_a_bf16_amp_wrapper_builds_and_autocasts_on_a_cpu_box():
     with pytest.raises(ValueError, match='without loss scaling'):
         AmpOptimWrapper(optimizer=torch.optim.SGD(layer.parameters(), lr=0.1),
                         dtype='bfloat16', loss_scale=512.0)
+
+
+def test_a_restarted_attempt_reads_none_of_the_failed_attempts_keys(monkeypatch):
+    """torchrun's static rendezvous keeps one store for every attempt. Through the env://
+    handler (as init_process_group reaches it), a restarted attempt sees a fresh namespace:
+    not the key the failed attempt left, but the one it writes itself; a first attempt, and a
+    run outside torchrun's agent store, see the store as it is."""
+    import importlib
+    from datetime import timedelta
+
+    from torch.distributed import TCPStore
+
+    from conftest import free_port
+    handler = importlib.import_module('torch.distributed.rendezvous')._rendezvous_handlers['env']
+    assert handler._mimco_attempt_prefix  # installed by `import mimco_mm`
+    port = free_port()
+    server = TCPStore('127.0.0.1', port, 1, True, timeout=timedelta(seconds=10))
+    server.set('default_pg/rank_1', 'address of the failed attempt')
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', str(port))
+    monkeypatch.setenv('TORCHELASTIC_USE_AGENT_STORE', 'True')  # clients of the agent's store
+
+    def store_of(restart_count):
+        monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', restart_count)
+        store, rank, world_size = next(handler('env://?rank=0&world_size=2',
+                                               timeout=timedelta(seconds=10)))
+        assert (rank, world_size) == (0, 2)
+        return store
+    first = store_of('0')
+    assert first.get('default_pg/rank_1') == b'address of the failed attempt'
+    restarted = store_of('1')
+    assert not restarted.check(['default_pg/rank_1'])
+    restarted.set('default_pg/rank_1', 'address of the restarted attempt')
+    assert restarted.get('default_pg/rank_1') == b'address of the restarted attempt'
+    assert server.get('default_pg/rank_1') == b'address of the failed attempt'
+    monkeypatch.setenv('TORCHELASTIC_USE_AGENT_STORE', 'False')  # rank 0 hosts its own store
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '1')
+    from mimco_mm.compat.elastic_restart_store import attempt_prefix
+    assert attempt_prefix() is None

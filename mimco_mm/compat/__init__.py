@@ -8,6 +8,8 @@ it does not fix.
   .safetensors files too (safetensors_files: the hub's release format).
 - adjust_hue, in1d: numpy 2 breakages in mmcv's colour jitter and mmpretrain's retrieval metrics.
 - cpu_dist: multi-process runs on machines without GPUs.
+- elastic_restart_store: workers restarted by torchrun (`--max-restarts`) do not read the
+  failed attempt's keys from torchrun's store (they connected to dead ports).
 - strict_pretrained: `init_cfg=Pretrained` with `strict=True` raises on any key mismatch.
 - atomic_checkpoint: checkpoints and `last_checkpoint` are written atomically; resume falls back
   to the newest intact checkpoint when the pointer is broken or its file damaged.
@@ -22,14 +24,16 @@ it does not fix.
 import warnings
 
 from . import (adjust_hue, atomic_checkpoint, bf16_amp, checkpoint_loading, cpu_dist,
-               dataloader_workers, in1d, load_image, multimodal_imports, strict_pretrained)
+               dataloader_workers, elastic_restart_store, in1d, load_image, multimodal_imports,
+               strict_pretrained)
 from .checkpoint_integrity import CorruptCheckpointError  # noqa: F401
 from .checkpoint_loading import (TRUST_ENV, UntrustedCheckpointError,  # noqa: F401
                                  load_checkpoint_file)
 from .load_image import BadImageError  # noqa: F401
 
-FIXES = (multimodal_imports, cpu_dist, strict_pretrained, checkpoint_loading, adjust_hue, in1d,
-         atomic_checkpoint, dataloader_workers, load_image, bf16_amp)
+FIXES = (multimodal_imports, cpu_dist, elastic_restart_store, strict_pretrained,
+         checkpoint_loading, adjust_hue, in1d, atomic_checkpoint, dataloader_workers, load_image,
+         bf16_amp)
 
 
 def apply():
