@@ -8,8 +8,9 @@ TOOL=$1
 GPUS=$2
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python)}
-# torchrun through tools/_torchrun.py: it passes SIGUSR1 on to the workers, and exits 75 when a
-# training run was preempted (README "Preemption under torchrun")
+# torchrun through tools/_torchrun.py: it passes SIGUSR1 on to the workers, gives them 240 s
+# (not 30) to write their checkpoint after a signal, and exits 75 when a training run was
+# preempted (README "Preemption under torchrun")
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "$PYTHON" "$ROOT/tools/_torchrun.py" \
     --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" \
     --nproc_per_node="$GPUS" --master_port="${PORT:-29500}" \
