@@ -18,7 +18,7 @@ attempt, and any rendezvous other than torchrun's agent store, gets the store un
 """
 import os
 
-RESTART_COUNT_ENV = 'TORCHELASTIC_RESTART_COUNT'
+RESTART_COUNT_ENV = 'TORCHELASTIC_RESTART_COUNT'  # set by torchrun's agent for its workers
 
 
 def attempt_prefix(environ=None):

@@ -18,7 +18,7 @@ torchrun's agent (Linux /proc).
 import os
 import os.path as osp
 
-RESTART_COUNT_ENV = 'TORCHELASTIC_RESTART_COUNT'  # set by torchrun's agent for its workers
+from mimco_mm.compat.elastic_restart_store import RESTART_COUNT_ENV
 
 
 def process_started_at(pid):
