@@ -113,12 +113,12 @@ def main(argv=None):
     runner.register_hook(dict(type='ResumeCheckHook'))
     # says when the GPUs wait for the data loader; stops a run whose lr schedule ends before
     # its training does (both unless the config sets its own)
+    own_hooks = {h.get('type') for h in cfg.get('custom_hooks') or []}
     for hook in ('DataWaitMonitorHook', 'ScheduleCheckHook'):
-        if not any(h.get('type') == hook for h in cfg.get('custom_hooks') or []):
+        if hook not in own_hooks:
             runner.register_hook(dict(type=hook))
     # every thread's stack when no iteration finishes for --hang-minutes (a hung run)
-    if args.hang_minutes > 0 and not any(h.get('type') == 'HangWatchdogHook'
-                                         for h in cfg.get('custom_hooks') or []):
+    if args.hang_minutes > 0 and 'HangWatchdogHook' not in own_hooks:
         runner.register_hook(dict(type='HangWatchdogHook', timeout_minutes=args.hang_minutes,
                                   exit=args.hang_exit))
     try:
