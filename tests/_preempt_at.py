@@ -16,7 +16,11 @@ subprocess runs import this module through a config file's `custom_imports`
   arrive in the middle);
 - $CRASH_AT_ITER and $CRASH_RANK: that rank's process dies (os._exit(3), as after an ECC error
   or the OOM killer) before training iteration `at` + 1, in the first attempt of a torchrun
-  launch only (TORCHELASTIC_RESTART_COUNT 0), so that a restarted attempt runs through;
+  launch only (TORCHELASTIC_RESTART_COUNT 0, or while the file $CRASH_MARK, which the dying
+  process creates, does not exist: a node restarted for another node's failure keeps its
+  count 0), so that a restarted attempt runs through; with $CRASH_OTHERS_BLOCK the other ranks
+  block there instead of going on, as NCCL ranks do in the collective their dead peer never
+  joins (until NCCL's timeout), so that their torchrun agents see them healthy;
 - $RESTART_SLOW_RANK: in a restarted attempt (TORCHELASTIC_RESTART_COUNT > 0) that rank starts
   3 s late (read when the config is, before its process group is made), so the other ranks
   look for its connection details in torchrun's store before it has published them;
@@ -108,13 +112,22 @@ if 'PREEMPT_SLOW_VAL' in os.environ:
     PreemptionCheckpointHook.after_val_iter = slow_val_iter
 
 if 'CRASH_AT_ITER' in os.environ:
+    # decided when the config is read, before any process of this attempt died
+    _FIRST_ATTEMPT = (not os.path.exists(os.environ['CRASH_MARK']) if 'CRASH_MARK' in os.environ
+                      else os.environ.get('TORCHELASTIC_RESTART_COUNT', '0') == '0')
+
     def crash_before_train_iter(self, runner, *args, **kwargs):
-        if (runner.iter == int(os.environ['CRASH_AT_ITER'])
-                and os.environ.get('TORCHELASTIC_RESTART_COUNT', '0') == '0'
-                and get_rank() == int(os.environ.get('CRASH_RANK', 0))):
+        if runner.iter != int(os.environ['CRASH_AT_ITER']) or not _FIRST_ATTEMPT:
+            return
+        if get_rank() == int(os.environ.get('CRASH_RANK', 0)):
             print(f'[_preempt_at] process {get_rank()} dies before iteration {runner.iter + 1}',
                   flush=True)
+            if 'CRASH_MARK' in os.environ:
+                open(os.environ['CRASH_MARK'], 'w').close()
             os._exit(3)
+        if 'CRASH_OTHERS_BLOCK' in os.environ:
+            print(f'[_preempt_at] process {get_rank()} waits for its dead peer', flush=True)
+            time.sleep(600)
     PreemptionCheckpointHook.before_train_iter = crash_before_train_iter
 
 if 'HANG_AT_ITER' in os.environ:

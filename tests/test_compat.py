@@ -163,11 +163,14 @@ def test_a_bf16_amp_wrapper_builds_and_autocasts_on_a_cpu_box():
                         dtype='bfloat16', loss_scale=512.0)
 
 
-def test_a_restarted_attempt_reads_none_of_the_failed_attempts_keys(monkeypatch):
-    """torchrun's static rendezvous keeps one store for every attempt. Through the env://
-    handler (as init_process_group reaches it), a restarted attempt sees a fresh namespace:
-    not the key the failed attempt left, but the one it writes itself; a first attempt, and a
-    run outside torchrun's agent store, see the store as it is."""
+def test_a_restarted_attempt_reads_none_of_the_failed_attempts_keys(monkeypatch, capsys):
+    """torchrun's rendezvous keeps one store for every attempt. Through the env:// handler (as
+    init_process_group reaches it), a restarted attempt sees a fresh namespace: not the key the
+    failed attempt left, but the one it writes itself. Workers on two nodes whose agents counted
+    the restart differently (one restarted for the other's failure, count 0) share the namespace
+    of the attempt name their agents agreed on. A first attempt, a run outside torchrun's agent
+    store, and workers of several agents with no agreed name (plain torchrun) see the store as
+    it is."""
     import importlib
     from datetime import timedelta
 
@@ -179,23 +182,41 @@ def test_a_restarted_attempt_reads_none_of_the_failed_attempts_keys(monkeypatch)
     port = free_port()
     server = TCPStore('127.0.0.1', port, 1, True, timeout=timedelta(seconds=10))
     server.set('default_pg/rank_1', 'address of the failed attempt')
+    for name in ('MIMCO_ELASTIC_ATTEMPT', 'GROUP_WORLD_SIZE'):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
     monkeypatch.setenv('MASTER_PORT', str(port))
     monkeypatch.setenv('TORCHELASTIC_USE_AGENT_STORE', 'True')  # clients of the agent's store
 
-    def store_of(restart_count):
+    def store_of(restart_count, **env):
         monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', restart_count)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
         store, rank, world_size = next(handler('env://?rank=0&world_size=2',
                                                timeout=timedelta(seconds=10)))
         assert (rank, world_size) == (0, 2)
+        for name in env:
+            monkeypatch.delenv(name)
         return store
     first = store_of('0')
     assert first.get('default_pg/rank_1') == b'address of the failed attempt'
-    restarted = store_of('1')
+    restarted = store_of('1')  # one agent (GROUP_WORLD_SIZE 1): its count names the attempt
     assert not restarted.check(['default_pg/rank_1'])
     restarted.set('default_pg/rank_1', 'address of the restarted attempt')
     assert restarted.get('default_pg/rank_1') == b'address of the restarted attempt'
     assert server.get('default_pg/rank_1') == b'address of the failed attempt'
+    # two nodes: the agent of the node that failed counted 1, the other's counted nothing
+    failed_node = store_of('1', GROUP_WORLD_SIZE='2', MIMCO_ELASTIC_ATTEMPT='round_1')
+    other_node = store_of('0', GROUP_WORLD_SIZE='2', MIMCO_ELASTIC_ATTEMPT='round_1')
+    assert not other_node.check(['default_pg/rank_1'])
+    failed_node.set('default_pg/rank_1', 'address in round 1')
+    assert other_node.get('default_pg/rank_1') == b'address in round 1'
+    assert store_of('0', GROUP_WORLD_SIZE='2', MIMCO_ELASTIC_ATTEMPT='round_0').get(
+        'default_pg/rank_1') == b'address of the failed attempt'
+    capsys.readouterr()
+    unnamed = store_of('1', GROUP_WORLD_SIZE='2')  # plain torchrun on two nodes: torch's store
+    assert unnamed.get('default_pg/rank_1') == b'address of the failed attempt'
+    assert 'share no attempt name' in capsys.readouterr().err
     monkeypatch.setenv('TORCHELASTIC_USE_AGENT_STORE', 'False')  # rank 0 hosts its own store
     monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '1')
     from mimco_mm.compat.elastic_restart_store import attempt_prefix

@@ -316,7 +316,57 @@ def test_under_torchrun_a_signal_to_the_job_saves_and_the_launcher_exits_75(setu
     assert not left, f'workers still running: {left}'
 
 
-def test_a_torchrun_restart_continues_from_the_launchs_last_checkpoint(setup, tmp_path):
+RESTART_OPTIONS = ['default_hooks.logger.interval=1', 'default_hooks.checkpoint.by_epoch=False',
+                   'default_hooks.checkpoint.interval=2',
+                   'default_hooks.checkpoint.max_keep_ckpts=-1']
+
+
+def dist_train(config, work, setup, gpus=2, **env):
+    """tools/dist_train.sh CONFIG GPUS over 6 epochs of the 16 images (12 iterations),
+    iter_N.pth every 2 iterations; `env`: the launch's environment variables."""
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
+               PYTHONPATH=osp.join(ROOT, 'tests'), **{'PORT': str(free_port()), **env})
+    return subprocess.Popen(
+        ['bash', osp.join(ROOT, 'tools/dist_train.sh'), str(config), str(gpus), '--work-dir',
+         str(work), '--cfg-options', *options(MIMCO, setup, 6), *RESTART_OPTIONS], cwd=ROOT,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finished(*launches, timeout=300):
+    """Wait for every launch (Popen of tools/dist_train.sh); their (return codes, output). A
+    launch still running after `timeout` s fails the test, stopped as a scheduler would stop
+    it: SIGTERM to torchrun, which stops its workers (TORCH_ELASTIC_SHUTDOWN_TIMEOUT later by
+    SIGKILL), then SIGKILL."""
+    deadline = time.time() + timeout
+    try:
+        outputs = [launch.communicate(timeout=max(1, deadline - time.time()))[0]
+                   for launch in launches]
+    except subprocess.TimeoutExpired:
+        for launch in launches:
+            launch.terminate()
+        for launch in launches:
+            try:
+                launch.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                launch.kill()
+        pytest.fail(f'a launch was still running after {timeout} s: '
+                    + '\n'.join(launch.communicate()[0][-2000:] for launch in launches))
+    return [launch.returncode for launch in launches], '\n'.join(outputs)
+
+
+@pytest.fixture(scope='module')
+def restart_reference(setup, tmp_path_factory):
+    """The uninterrupted 2-process run the torchrun restarts must match: its iter_12.pth."""
+    config = config_importing_this(osp.join(ROOT, MIMCO),
+                                   tmp_path_factory.mktemp('restart') / 'mimco_preempt_at.py')
+    work = tmp_path_factory.mktemp('restart_reference')
+    codes, out = finished(dist_train(config, work, setup))
+    assert codes == [0], out[-3000:]
+    return dict(config=config, checkpoint=saved(work / 'iter_12.pth'))
+
+
+def test_a_torchrun_restart_continues_from_the_launchs_last_checkpoint(setup, restart_reference,
+                                                                       tmp_path):
     """PET_MAX_RESTARTS=1 tools/dist_train.sh (torchrun --max-restarts 1), 2 gloo processes,
     iter_N.pth every 2 iterations, process 1 dies before iteration 6: torchrun starts both again
     with the same command line, and the run continues from iter_4.pth (before: from iteration 0,
@@ -325,55 +375,121 @@ def test_a_torchrun_restart_continues_from_the_launchs_last_checkpoint(setup, tm
     process 1 starts 3 s late: before compat/elastic_restart_store, process 0 then read the
     failed attempt's address of process 1 from torchrun's store and the restart failed
     (gloo: "connectFullMesh failed ... Connection refused"; 2 of 4 restarts without the delay)."""
-    config = config_importing_this(osp.join(ROOT, MIMCO), tmp_path / 'mimco_preempt_at.py')
-    opts = [*options(MIMCO, setup, 6), 'default_hooks.logger.interval=1',
-            'default_hooks.checkpoint.by_epoch=False', 'default_hooks.checkpoint.interval=2',
-            'default_hooks.checkpoint.max_keep_ckpts=-1']
-
-    def dist_train(work, **env):
-        env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1',
-                   PYTHONPATH=osp.join(ROOT, 'tests'), **env)
-        return subprocess.run(['bash', osp.join(ROOT, 'tools/dist_train.sh'), str(config), '2',
-                               '--work-dir', str(work), '--cfg-options', *opts], cwd=ROOT,
-                              env=env, capture_output=True, text=True, timeout=300)
     work = tmp_path / 'run'
     work.mkdir()
     stale = work / 'iter_10.pth'  # an earlier launch's file, older than this launch
     torch.save({'state_dict': {}, 'meta': {'iter': 10}}, stale)
     os.utime(stale, (time.time() - 3600, ) * 2)
-    run = dist_train(work, PET_MAX_RESTARTS='1', CRASH_AT_ITER='5', CRASH_RANK='1',
-                     RESTART_SLOW_RANK='1')
-    out = run.stdout + run.stderr
-    assert run.returncode == 0, out[-3000:]
+    codes, out = finished(dist_train(restart_reference['config'], work, setup,
+                                     PET_MAX_RESTARTS='1', CRASH_AT_ITER='5', CRASH_RANK='1',
+                                     RESTART_SLOW_RANK='1'))
+    assert codes == [0], out[-3000:]
     assert 'process 1 dies before iteration 6' in out
-    assert f'torchrun restart 1: resuming from {work / "iter_4.pth"}' in out
+    assert f'torchrun restart: resuming from {work / "iter_4.pth"}' in out
     assert 'resumed epoch: 1, iter: 4' in out  # mmengine's own line
-    reference = tmp_path / 'reference'
-    plain = dist_train(reference)
-    assert plain.returncode == 0, (plain.stdout + plain.stderr)[-3000:]
-    assert_same_training_state(saved(work / 'iter_12.pth'), saved(reference / 'iter_12.pth'))
+    assert_same_training_state(saved(work / 'iter_12.pth'), restart_reference['checkpoint'])
+
+
+def test_a_two_node_restart_resumes_every_node_from_the_same_checkpoint(setup, restart_reference,
+                                                                        tmp_path):
+    """Two nodes (two torchrun agents, one process each) with the c10d rendezvous
+    (RDZV_BACKEND=c10d NNODES=2 tools/dist_train.sh CONFIG 1 on each) and --max-restarts 1.
+    Process 1 dies before iteration 6; process 0 waits in place, as an NCCL rank waits for a
+    dead peer, so its agent sees it healthy and restarts it for the other node's sake without
+    counting a restart (TORCHELASTIC_RESTART_COUNT stays 0 there, 1 on the failed node). Both
+    nodes must still resume from iter_4.pth and end bit-identical to the uninterrupted run.
+    Before (restart count as the key prefix and as the signal to resume) the restarted workers
+    never met in torchrun's store and the launch failed (gloo: "connectFullMesh failed"); with
+    no prefix at all (torch's own behaviour) it failed the same way, on the failed attempt's
+    stale keys."""
+    work = tmp_path / 'run'
+    work.mkdir()
+    env = dict(NNODES='2', RDZV_BACKEND='c10d', RDZV_ID='two_nodes', PORT=str(free_port()),
+               PET_MAX_RESTARTS='1', CRASH_AT_ITER='5', CRASH_RANK='1',
+               CRASH_MARK=str(work / 'crashed'), CRASH_OTHERS_BLOCK='1',
+               TORCH_ELASTIC_SHUTDOWN_TIMEOUT='20')  # should it time out
+    nodes = [dist_train(restart_reference['config'], work, setup, gpus=1, **env)
+             for _ in range(2)]
+    codes, out = finished(*nodes)
+    assert codes == [0, 0], out[-3000:]
+    assert 'process 1 dies before iteration 6' in out
+    assert 'process 0 waits for its dead peer' in out
+    assert out.count(f'torchrun restart: resuming from {work / "iter_4.pth"}') == 1  # rank 0
+    assert 'resumed epoch: 1, iter: 4' in out  # mmengine's line (process 0's)
+    # process 1 resumed too: otherwise it would train 12 iterations against process 0's 8, on
+    # other images, and process 0's averaged gradients would differ
+    assert_same_training_state(saved(work / 'iter_12.pth'), restart_reference['checkpoint'])
 
 
 def test_a_restart_keeps_the_first_attempts_choice_until_the_launch_wrote_a_checkpoint(tmp_path):
+    """Under torchrun, every start resumes from a checkpoint this launch wrote, whatever its own
+    restart count says (an agent restarting for another node's failure counts nothing), and
+    from nothing older; the earliest launch time of all processes decides."""
+    from types import SimpleNamespace
+
     from mmengine.config import Config
 
-    from mimco_mm.engine.elastic_restart import resume_after_restart
+    from mimco_mm.engine.elastic_restart import restart_decision, resume_after_restart
     work = tmp_path / 'run'
     work.mkdir()
     old = work / 'epoch_3.pth'
     torch.save({'state_dict': {}, 'meta': {}}, old)
     launched = time.time() + 1  # the file above predates the launch
-    first = Config(dict(work_dir=str(work), resume=False, load_from='given.pth'))
-    assert resume_after_restart(first, {}, launched) is None  # not a restart
+    runner = SimpleNamespace(work_dir=str(work), _resume=False, _load_from='given.pth',
+                             cfg=Config(dict(resume=False, load_from='given.pth')))
+    assert resume_after_restart(runner, {}, launched) is None  # not under torchrun
+    assert resume_after_restart(runner, {'TORCHELASTIC_RESTART_COUNT': '0'}, launched) is None
     assert 'no checkpoint written' in resume_after_restart(
-        first, {'TORCHELASTIC_RESTART_COUNT': '1'}, launched)
-    assert first.resume is False and first.load_from == 'given.pth'
+        runner, {'TORCHELASTIC_RESTART_COUNT': '1'}, launched)
+    assert runner._resume is False and runner._load_from == 'given.pth'
     new = work / 'iter_7.pth'
     torch.save({'state_dict': {}, 'meta': {}}, new)
     os.utime(new, (launched + 5, ) * 2)
-    assert 'resuming from' in resume_after_restart(first, {'TORCHELASTIC_RESTART_COUNT': '2'},
-                                                   launched)
-    assert first.resume is True and first.load_from == str(new)
+    assert 'resuming from' in resume_after_restart(
+        runner, {'TORCHELASTIC_RESTART_COUNT': '0', 'MIMCO_ELASTIC_ATTEMPT': 'round_1'}, launched)
+    assert runner._resume is True and runner._load_from == str(new)
+    assert runner.cfg.resume is True and runner.cfg.load_from == str(new)
+    # an agent that joined the launch later (another node) does not hide the launch's files
+    assert restart_decision(str(work), [launched + 10, launched], False)[0] == str(new)
+    assert restart_decision(str(work), [launched + 10], True)[0] is None
+    assert 'launch time is unknown' in restart_decision(str(work), [launched, None], True)[1]
+
+
+def test_every_agent_names_the_attempt_it_starts_as_all_nodes_do(monkeypatch):
+    """tools/_torchrun.py's agents export one attempt name to their workers: the round of a real
+    c10d rendezvous (which every node of the attempt joins, whatever its own restart count),
+    and the restart count where the rendezvous has no rounds (static)."""
+    from types import SimpleNamespace
+
+    from torch.distributed.elastic.rendezvous import RendezvousParameters
+    from torch.distributed.elastic.rendezvous.registry import get_rendezvous_handler
+
+    from tools import _torchrun
+    monkeypatch.delenv(_torchrun.AGREED_ATTEMPT_ENV, raising=False)
+
+    class Agent:
+        def __init__(self, remaining_restarts):
+            self._remaining_restarts = remaining_restarts
+
+        def _start_workers(self, worker_group):
+            return os.environ[_torchrun.AGREED_ATTEMPT_ENV]  # what the workers inherit
+    _torchrun.agree_attempt_names(Agent)
+    _torchrun.agree_attempt_names(Agent)  # once only
+    assert Agent._start_workers.__wrapped__.__name__ == '_start_workers'
+    c10d = get_rendezvous_handler(RendezvousParameters(
+        backend='c10d', endpoint=f'127.0.0.1:{free_port()}', run_id='names', min_nodes=1,
+        max_nodes=1))
+    group = SimpleNamespace(spec=SimpleNamespace(rdzv_handler=c10d, max_restarts=3))
+    try:
+        c10d.next_rendezvous()
+        assert Agent(3)._start_workers(group) == 'round_0'
+        c10d.next_rendezvous()  # a new round: after any node's failure or a membership change
+        assert Agent(3)._start_workers(group) == 'round_1'  # also where nothing was counted
+        assert Agent(2)._start_workers(group) == 'round_1'
+    finally:
+        c10d.shutdown()
+    static = SimpleNamespace(spec=SimpleNamespace(rdzv_handler=object(), max_restarts=3))
+    assert Agent(1)._start_workers(static) == 'restart_2'
 
 
 def test_torchrun_gives_the_workers_time_for_a_large_checkpoint(monkeypatch):

@@ -23,6 +23,12 @@ under torchrun"):
   the caller win. torch <= 2.11 has a fixed 30 s, which `lengthen_signal_shutdown` raises to
   the same value. Either way only the signal path waits longer: a worker that has written its
   checkpoint exits at once, and torchrun's stop after a failed worker keeps its 30 s.
+- One attempt name for every node. Before it starts the workers, each agent exports
+  $MIMCO_ELASTIC_ATTEMPT: the c10d rendezvous round, which all nodes of an attempt share, or the
+  static rendezvous's restart count (`agree_attempt_names`). The workers' fix for the keys a
+  failed attempt left in torchrun's store (mimco_mm/compat/elastic_restart_store.py) names its
+  key prefix after it; each agent's own TORCHELASTIC_RESTART_COUNT differs between nodes after
+  one node's failure (an agent that restarts for another node's sake does not count).
 
 Usage: the arguments of `python -m torch.distributed.run`.
 """
@@ -31,7 +37,8 @@ import sys
 import tempfile
 
 PREEMPTED_EXIT_CODE = 75  # these two as in mimco_mm/engine/preemption.py (the launcher imports
-PREEMPTED_MARK_ENV = 'MIMCO_PREEMPTED_MARK'  # no OpenMMLab)
+PREEMPTED_MARK_ENV = 'MIMCO_PREEMPTED_MARK'  # no OpenMMLab), and this one as in
+AGREED_ATTEMPT_ENV = 'MIMCO_ELASTIC_ATTEMPT'  # mimco_mm/compat/elastic_restart_store.py
 HANDLED = 'SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1'  # torchrun's four, and Slurm's warning
 # below the 300 s of warning tools/slurm_train.sh asks Slurm for, with a minute to spare for the
 # launcher's exit and a requeue
@@ -83,12 +90,42 @@ def lengthen_signal_shutdown(agent_class=None):
     return True
 
 
+def attempt_of(agent, worker_group):
+    """The name of the attempt `agent` is about to start: 'round_N' from a c10d (dynamic)
+    rendezvous, whose round number every node of the attempt shares, else 'restart_N' from the
+    agent's restart count (the static rendezvous has one round, and every node fails with it)."""
+    state = getattr(getattr(worker_group.spec.rdzv_handler, '_state_holder', None), 'state', None)
+    if isinstance(getattr(state, 'round', None), int):
+        return f'round_{state.round}'
+    return f'restart_{worker_group.spec.max_restarts - agent._remaining_restarts}'
+
+
+def agree_attempt_names(agent_class=None):
+    """Wrap `agent_class._start_workers` (LocalElasticAgent's) to export AGREED_ATTEMPT_ENV,
+    `attempt_of` the attempt it starts, to the workers it starts (they inherit the agent's
+    environment)."""
+    if agent_class is None:
+        from torch.distributed.elastic.agent.server.local_elastic_agent import \
+            LocalElasticAgent as agent_class
+    original = agent_class._start_workers
+    if getattr(original, '_mimco_attempt_name', False):
+        return
+
+    def _start_workers(self, worker_group, *args, **kwargs):
+        os.environ[AGREED_ATTEMPT_ENV] = attempt_of(self, worker_group)
+        return original(self, worker_group, *args, **kwargs)
+    _start_workers._mimco_attempt_name = True
+    _start_workers.__wrapped__ = original
+    agent_class._start_workers = _start_workers
+
+
 def main(argv=None):
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
     apply_defaults()
     lengthen_signal_shutdown()
+    agree_attempt_names()
     fd, mark = tempfile.mkstemp(prefix='mimco_preempted_')
     os.close(fd)
     os.environ[PREEMPTED_MARK_ENV] = mark  # the workers inherit it

@@ -58,11 +58,6 @@ def build_config(args):
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    # torchrun --max-restarts starts the workers again with this same command line: continue
-    # from the checkpoint this launch wrote last, not from iteration 0
-    restart = resume_after_restart(cfg)
-    if restart and os.environ.get('RANK', '0') == '0':
-        print(f'[train] {restart}', file=sys.stderr, flush=True)
     accumulate = (cfg.get('optim_wrapper') or {}).get('accumulative_counts', 1)
     if (cfg.get('model') or {}).get('type') == 'MoCoV3' and accumulate > 1:
         # (MimCo refuses it in its train step, mimco_mm/models/micro_batches.py)
@@ -106,6 +101,11 @@ def main(argv=None):
     if warning:
         print(f'\n{"!" * 100}\n{warning}\n{"!" * 100}\n', file=sys.stderr, flush=True)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    # torchrun --max-restarts starts the workers again with this same command line: continue
+    # from the checkpoint this launch wrote last, not from iteration 0 (all processes alike)
+    restart = resume_after_restart(runner)
+    if restart and runner.rank == 0:
+        print(f'[train] {restart}', file=sys.stderr, flush=True)
     # every checkpoint records its backbones' architecture, which every load then checks
     runner.register_hook(dict(type='RecordArchitectureHook'))
     runner.register_hook(dict(type='ProvenanceHook'))  # commit, versions, batch, lr, data, ...

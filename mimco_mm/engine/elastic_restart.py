@@ -8,12 +8,13 @@ restarted run began again at iteration 0 in the same work dir: the failure was r
 but everything trained before it was trained again (days, for a failure late in a 100-epoch
 run), and the first attempt's checkpoints were overwritten as the new attempt reached them.
 
-`tools/train.py` calls `resume_after_restart` on every start. On a restart it resumes from the
-work dir's newest intact checkpoint, but only from one written since this torchrun started.
-Older files belong to an earlier launch, which the first attempt deliberately did not continue
-(it was started without `--resume`, or with `--resume` of a given file). That first attempt's
-choice is kept when it wrote nothing. The launch time is the start time of the worker's parent,
-torchrun's agent (Linux /proc).
+`tools/train.py` calls `resume_after_restart` on every start under torchrun. It resumes from
+the work dir's newest intact checkpoint, but only from one written since this torchrun started,
+which on a first attempt is none. Older files belong to an earlier launch, which the first
+attempt deliberately did not continue (it was started without `--resume`, or with `--resume` of
+a given file). That first attempt's choice is kept when this launch wrote nothing. The launch
+time is the start time of the worker's parent, torchrun's agent (Linux /proc). Process 0
+decides for all processes (see `resume_after_restart` for why).
 """
 import os
 import os.path as osp
@@ -47,23 +48,52 @@ def checkpoint_of_this_launch(work_dir, launched_at):
     return None
 
 
-def resume_after_restart(cfg, environ=None, launched_at=None):
-    """On a restart by torchrun's agent: set `cfg` to resume from the checkpoint this launch
-    wrote last. Returns a line for the log saying what was decided, None on a first start.
-    `launched_at` (tests): the launch time instead of the agent's start time."""
+def restart_decision(work_dir, launches, restarted):
+    """What a start under torchrun's agent resumes from: (checkpoint or None, line for the log
+    or None). `launches`: every process's launch time (its agent's start; None where unknown),
+    `restarted`: whether any process knows this is a restart. The launch began when its first
+    agent did (an agent that joined later, on another node, belongs to the same launch)."""
+    if None in launches:
+        return None, (None if not restarted else
+                      'torchrun restart: the launch time is unknown (no /proc), so the run '
+                      'starts as its first attempt did; pass --resume to continue from the '
+                      'work dir\'s latest checkpoint')
+    latest = checkpoint_of_this_launch(work_dir, min(launches))
+    if latest is not None:
+        return latest, f'torchrun restart: resuming from {latest}, written by this launch'
+    return None, (None if not restarted else
+                  f'torchrun restart: no checkpoint written in {work_dir} since this launch; '
+                  f'starting as the first attempt did')
+
+
+def resume_after_restart(runner, environ=None, launched_at=None):
+    """Under torchrun's agent, on every start: set `runner` to resume from the checkpoint this
+    launch wrote last, if it wrote one. Called once the process group exists (after the Runner
+    is built), because the processes decide together: process 0 decides, from the earliest
+    launch time of all, and the others follow. Each process alone could not: on several nodes,
+    an agent that restarted its workers for another node's failure leaves them
+    TORCHELASTIC_RESTART_COUNT 0, and they would start from iteration 0 while the others
+    resumed. Returns the decision's line for the log (None when there is nothing to say).
+    `launched_at` (tests): this process's launch time instead of its agent's start time."""
+    from mmengine.dist import all_gather_object, broadcast_object_list, get_rank
+
+    from mimco_mm.compat.elastic_restart_store import attempt_name, is_first_attempt
     environ = os.environ if environ is None else environ
-    restarts = int(environ.get(RESTART_COUNT_ENV) or 0)
-    if restarts == 0:
-        return None
+    if RESTART_COUNT_ENV not in environ:
+        return None  # not started by torchrun's agent
     if launched_at is None:
         launched_at = process_started_at(os.getppid())
-    if launched_at is None:
-        return (f'torchrun restart {restarts}: the launch time is unknown (no /proc), so the '
-                f'run starts as its first attempt did; pass --resume to continue from the work '
-                f'dir\'s latest checkpoint')
-    latest = checkpoint_of_this_launch(cfg.work_dir, launched_at)
-    if latest is None:
-        return (f'torchrun restart {restarts}: no checkpoint written in {cfg.work_dir} since '
-                f'this launch; starting as the first attempt did')
-    cfg.resume, cfg.load_from = True, latest
-    return f'torchrun restart {restarts}: resuming from {latest}, written by this launch'
+    name = attempt_name(environ)
+    restarted = int(environ[RESTART_COUNT_ENV]) > 0 or (name is not None
+                                                          and not is_first_attempt(name))
+    known = all_gather_object((launched_at, restarted))
+    decision = [None, None]
+    if get_rank() == 0:
+        decision = list(restart_decision(runner.work_dir, [t for t, _ in known],
+                                         any(r for _, r in known)))
+    broadcast_object_list(decision)
+    latest, line = decision
+    if latest is not None:
+        runner._resume, runner._load_from = True, latest  # what Runner.load_or_resume reads
+        runner.cfg.resume, runner.cfg.load_from = True, latest  # the config it dumps
+    return line
