@@ -455,10 +455,11 @@ def test_a_restart_keeps_the_first_attempts_choice_until_the_launch_wrote_a_chec
     assert 'launch time is unknown' in restart_decision(str(work), [launched, None], True)[1]
 
 
-def test_every_agent_names_the_attempt_it_starts_as_all_nodes_do(monkeypatch):
+def test_every_agent_names_the_attempt_it_starts_as_all_nodes_do(monkeypatch, tmp_path):
     """tools/_torchrun.py's agents export one attempt name to their workers: the round of a real
     c10d rendezvous (which every node of the attempt joins, whatever its own restart count),
-    and the restart count where the rendezvous has no rounds (static)."""
+    and the restart count where the rendezvous has no rounds (static). Starting an attempt
+    empties the preemption mark of the one before."""
     from types import SimpleNamespace
 
     from torch.distributed.elastic.rendezvous import RendezvousParameters
@@ -490,6 +491,13 @@ def test_every_agent_names_the_attempt_it_starts_as_all_nodes_do(monkeypatch):
         c10d.shutdown()
     static = SimpleNamespace(spec=SimpleNamespace(rdzv_handler=object(), max_restarts=3))
     assert Agent(1)._start_workers(static) == 'restart_2'
+    # a preemption checkpoint that torchrun's stop of the attempt before made the workers write
+    # does not make a later failure of the launch exit 75
+    mark = tmp_path / 'preempted'
+    mark.write_text('iter_5.pth\n')
+    monkeypatch.setenv(_torchrun.PREEMPTED_MARK_ENV, str(mark))
+    Agent(0)._start_workers(static)
+    assert mark.read_text() == ''
 
 
 def test_torchrun_gives_the_workers_time_for_a_large_checkpoint(monkeypatch):

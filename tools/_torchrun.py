@@ -103,7 +103,7 @@ def attempt_of(agent, worker_group):
 def agree_attempt_names(agent_class=None):
     """Wrap `agent_class._start_workers` (LocalElasticAgent's) to export AGREED_ATTEMPT_ENV,
     `attempt_of` the attempt it starts, to the workers it starts (they inherit the agent's
-    environment)."""
+    environment), and to empty the preemption mark of the attempt before."""
     if agent_class is None:
         from torch.distributed.elastic.agent.server.local_elastic_agent import \
             LocalElasticAgent as agent_class
@@ -113,6 +113,12 @@ def agree_attempt_names(agent_class=None):
 
     def _start_workers(self, worker_group, *args, **kwargs):
         os.environ[AGREED_ATTEMPT_ENV] = attempt_of(self, worker_group)
+        # only the attempt that ends the launch tells main() about a preemption: workers that an
+        # earlier attempt's stop (SIGTERM, a restart or a membership change) made write their
+        # checkpoint and mark it were not preempted, and a later failure must not exit 75
+        mark = os.environ.get(PREEMPTED_MARK_ENV)
+        if mark and os.path.isfile(mark):
+            open(mark, 'w').close()
         return original(self, worker_group, *args, **kwargs)
     _start_workers._mimco_attempt_name = True
     _start_workers.__wrapped__ = original
