@@ -1,6 +1,7 @@
 """tools/transfer.sh runs the downstream jobs of one checkpoint into work_dirs/<name>/<task>/."""
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -82,6 +83,40 @@ def test_transfer_script_writes_one_metrics_file_per_task(pretrain_chain, tmp_pa
     assert result.returncode != 0 and 'holds a run from another pre-training checkpoint' in \
         result.stderr, result.stderr[-2000:]
     assert sorted((p, p.stat().st_mtime_ns) for p in work.rglob('*')) == before
+
+
+def test_a_signal_to_the_script_alone_preempts_the_running_training(pretrain_chain, tmp_path):
+    """`sbatch --signal=B:USR1@300` signals the batch shell only. transfer.sh passes the signal
+    on to the running training, which writes its checkpoint; the script then exits 75 (a
+    requeue's status). Before, bash died of SIGUSR1 at once (status 138), and the training went
+    on without it, unaware of the preemption."""
+    data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=4, size=36,
+                             splits=('train', 'val'))
+    epochs = 400  # 1 iteration each: long enough for the signal to find it training
+    linear = ' '.join([f'train_dataloader.dataset.data_root={data}',
+                       f'val_dataloader.dataset.data_root={data}', 'model.head.num_classes=3',
+                       'data_preprocessor.num_classes=3', f'train_cfg.max_epochs={epochs}',
+                       f'train_cfg.val_interval={epochs}', f'param_scheduler.0.end={epochs}',
+                       f'param_scheduler.0.T_max={epochs}', 'default_hooks.logger.interval=1'])
+    env = dict(os.environ, PYTHON=sys.executable, TASKS='linear', NAME='signal',
+               WORK_ROOT=str(tmp_path / 'work_dirs'), CFG_OPTIONS_linear=linear,
+               PORT='29534', OMP_NUM_THREADS='1')
+    script = subprocess.Popen(['bash', 'tools/transfer.sh', pretrain_chain['stage2'], '1'],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in script.stdout:
+        lines.append(line)
+        if 'Epoch(train)' in line:
+            os.kill(script.pid, signal.SIGUSR1)  # bash's pid: the script alone
+            break
+    out = ''.join(lines) + script.communicate(timeout=300)[0]
+    assert script.returncode == 75, out[-3000:]
+    assert 'transfer.sh: SIGUSR1, the running job stopped' in out
+    work = tmp_path / 'work_dirs' / 'signal' / 'linear'
+    saved = (work / 'last_checkpoint').read_text().strip()
+    assert os.path.isfile(saved) and 'iter_' in os.path.basename(saved), saved  # the hook's
+    assert not (work / 'metrics.json').exists()
 
 
 def test_missing_checkpoint_is_refused(tmp_path):

@@ -23,6 +23,11 @@
 # (pretrained.sha256). A task with metrics.json is skipped; a task whose training was interrupted
 # resumes from its last checkpoint (--resume); a folder of another checkpoint, or of unknown
 # origin, stops the script before anything in it is touched.
+#
+# Preemption: SIGUSR1 or SIGTERM to this script (`sbatch --signal=B:USR1@300` signals the batch
+# shell only) is passed on to the job that runs; a training writes its checkpoint. The script
+# then stops with status 75, as tools/slurm_train.sh does (130 after Ctrl-C), and a rerun
+# continues.
 set -euo pipefail
 CHECKPOINT=$1
 GPUS=$2
@@ -64,6 +69,46 @@ case $ARCH in
 esac
 TASKS=${TASKS:-ft linear knn roxford rparis recall coco coco_cascade coco3x ade}
 
+PREEMPTED=75
+JOB=          # the pid of the job that runs
+SIGNALLED=    # the signal this script received, if any
+pass_on() {  # trap: remember signal $1, and give the running job signal $2
+  SIGNALLED=$1
+  [ -z "$JOB" ] || kill -s "$2" "$JOB" 2>/dev/null || true
+}
+trap 'pass_on USR1 USR1' USR1
+trap 'pass_on TERM TERM' TERM
+# Ctrl-C: a job in the background ignores SIGINT (bash's rule without job control), so it gets
+# SIGTERM (a training then writes its checkpoint, as it does for a preemption)
+trap 'pass_on INT TERM' INT
+job() {  # run a command as a job: in the background, so that a signal is passed on at once
+  # (bash runs a trap only after a foreground command ends, and SIGUSR1 would end bash itself)
+  [ -z "$SIGNALLED" ] || stopped
+  "$@" &
+  JOB=$!
+  local status own
+  while :; do
+    status=0; wait "$JOB" || status=$?
+    # above 128 after a trap ran: the wait was cut short, unless the job has ended
+    if [ "$status" -le 128 ] || ! kill -0 "$JOB" 2>/dev/null; then break; fi
+  done
+  if [ "$status" -gt 128 ]; then  # the job's own status, when bash has not handed it out yet
+    own=0; wait "$JOB" 2>/dev/null || own=$?
+    [ "$own" -eq 127 ] || status=$own
+  fi
+  JOB=
+  # the allocation is ending: no further job, even after one that finished
+  [ -z "$SIGNALLED" ] || stopped
+  return "$status"
+}
+stopped() {  # after a signal: 75 (preempted: requeue), 130 after Ctrl-C
+  local code=$PREEMPTED
+  [ "$SIGNALLED" != INT ] || code=130
+  echo "=== transfer.sh: SIG$SIGNALLED, the running job stopped; rerun the same command to" \
+    "continue (finished tasks are skipped, an interrupted training resumes): exit $code" >&2
+  exit "$code"
+}
+
 PRETRAINED_SHA=$(sha256sum "$CHECKPOINT" | cut -d' ' -f1)
 task_state() {  # work dir -> "done", "resume" or "new" (claims a new folder for $CHECKPOINT)
   local work=$1 mark=$1/pretrained.sha256
@@ -95,12 +140,12 @@ run_trained() {  # task config: fine-tune, then evaluate the last checkpoint
     resume) echo "=== [$task] resuming the interrupted training in $work"; resume=(--resume) ;;
     *) echo "=== [$task] train $config -> $work" ;;
   esac
-  bash "$ROOT/tools/dist_train.sh" "$config" "$GPUS" --work-dir "$work" "${resume[@]}" \
+  job bash "$ROOT/tools/dist_train.sh" "$config" "$GPUS" --work-dir "$work" "${resume[@]}" \
     --cfg-options "model.backbone.init_cfg.checkpoint=$CHECKPOINT" "${EXTRA[@]}"
   local last
   last=$(cat "$work/last_checkpoint")
   echo "=== [$task] test $last"
-  bash "$ROOT/tools/dist_test.sh" "$config" "$last" "$GPUS" --work-dir "$work" \
+  job bash "$ROOT/tools/dist_test.sh" "$config" "$last" "$GPUS" --work-dir "$work" \
     --out "$work/metrics.json" ${EXTRA[@]:+--cfg-options "${EXTRA[@]}"}
 }
 
@@ -112,7 +157,7 @@ run_frozen() {  # task config tool: evaluation of frozen features, no training
     return
   fi
   echo "=== [$task] $tool $config -> $work"
-  "$PYTHON" "$ROOT/tools/$tool" "$config" "$CHECKPOINT" --out "$work/metrics.json" \
+  job "$PYTHON" "$ROOT/tools/$tool" "$config" "$CHECKPOINT" --out "$work/metrics.json" \
     ${EXTRA[@]:+--cfg-options "${EXTRA[@]}"}
 }
 
