@@ -1,5 +1,5 @@
-"""torchrun, as tools/dist_launch.sh runs it, with two changes for preemption (README "Preemption
-under torchrun"):
+"""torchrun, as tools/dist_launch.sh runs it, with changes for preemption and restarts (README
+"Preemption under torchrun", "Restarts by torchrun"):
 
 - SIGUSR1 is among the signals torchrun passes on to its workers. torchrun starts every worker
   in a session of its own, so a signal to the job's process group reaches torchrun only, and
