@@ -422,9 +422,10 @@ def test_a_two_node_restart_resumes_every_node_from_the_same_checkpoint(setup, r
 
 
 def test_a_restart_keeps_the_first_attempts_choice_until_the_launch_wrote_a_checkpoint(tmp_path):
-    """Under torchrun, every start resumes from a checkpoint this launch wrote, whatever its own
-    restart count says (an agent restarting for another node's failure counts nothing), and
-    from nothing older; the earliest launch time of all processes decides."""
+    """Under torchrun, a restart resumes from a checkpoint this launch wrote, whatever the
+    process's own restart count says (an agent restarting for another node's failure counts
+    nothing, but names a later attempt), and from nothing older; the earliest launch time of
+    all processes decides."""
     from types import SimpleNamespace
 
     from mmengine.config import Config
@@ -450,8 +451,10 @@ def test_a_restart_keeps_the_first_attempts_choice_until_the_launch_wrote_a_chec
     assert runner._resume is True and runner._load_from == str(new)
     assert runner.cfg.resume is True and runner.cfg.load_from == str(new)
     # an agent that joined the launch later (another node) does not hide the launch's files
-    assert restart_decision(str(work), [launched + 10, launched], False)[0] == str(new)
+    assert restart_decision(str(work), [launched + 10, launched], True)[0] == str(new)
     assert restart_decision(str(work), [launched + 10], True)[0] is None
+    # a first attempt (no process counts a restart or names a later attempt) keeps its choice
+    assert restart_decision(str(work), [launched], False) == (None, None)
     assert 'launch time is unknown' in restart_decision(str(work), [launched, None], True)[1]
 
 

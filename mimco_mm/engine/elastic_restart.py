@@ -8,9 +8,9 @@ restarted run began again at iteration 0 in the same work dir: the failure was r
 but everything trained before it was trained again (days, for a failure late in a 100-epoch
 run), and the first attempt's checkpoints were overwritten as the new attempt reached them.
 
-`tools/train.py` calls `resume_after_restart` on every start under torchrun. It resumes from
-the work dir's newest intact checkpoint, but only from one written since this torchrun started,
-which on a first attempt is none. Older files belong to an earlier launch, which the first
+`tools/train.py` calls `resume_after_restart` on every start under torchrun. On a restart it
+resumes from the work dir's newest intact checkpoint, but only from one written since this
+torchrun started. Older files belong to an earlier launch, which the first
 attempt deliberately did not continue (it was started without `--resume`, or with `--resume` of
 a given file). That first attempt's choice is kept when this launch wrote nothing. The launch
 time is the start time of the worker's parent, torchrun's agent (Linux /proc). Process 0
@@ -51,29 +51,31 @@ def checkpoint_of_this_launch(work_dir, launched_at):
 def restart_decision(work_dir, launches, restarted):
     """What a start under torchrun's agent resumes from: (checkpoint or None, line for the log
     or None). `launches`: every process's launch time (its agent's start; None where unknown),
-    `restarted`: whether any process knows this is a restart. The launch began when its first
-    agent did (an agent that joined later, on another node, belongs to the same launch)."""
+    `restarted`: whether any process knows this is a restart (a first attempt keeps its
+    choice: only another run writing into the same work dir could have written a file since).
+    The launch began when its first agent did (an agent that joined later, on another node,
+    belongs to the same launch)."""
+    if not restarted:
+        return None, None
     if None in launches:
-        return None, (None if not restarted else
-                      'torchrun restart: the launch time is unknown (no /proc), so the run '
+        return None, ('torchrun restart: the launch time is unknown (no /proc), so the run '
                       'starts as its first attempt did; pass --resume to continue from the '
                       'work dir\'s latest checkpoint')
     latest = checkpoint_of_this_launch(work_dir, min(launches))
     if latest is not None:
         return latest, f'torchrun restart: resuming from {latest}, written by this launch'
-    return None, (None if not restarted else
-                  f'torchrun restart: no checkpoint written in {work_dir} since this launch; '
+    return None, (f'torchrun restart: no checkpoint written in {work_dir} since this launch; '
                   f'starting as the first attempt did')
 
 
 def resume_after_restart(runner, environ=None, launched_at=None):
-    """Under torchrun's agent, on every start: set `runner` to resume from the checkpoint this
-    launch wrote last, if it wrote one. Called once the process group exists (after the Runner
-    is built), because the processes decide together: process 0 decides, from the earliest
-    launch time of all, and the others follow. Each process alone could not: on several nodes,
-    an agent that restarted its workers for another node's failure leaves them
-    TORCHELASTIC_RESTART_COUNT 0, and they would start from iteration 0 while the others
-    resumed. Returns the decision's line for the log (None when there is nothing to say).
+    """Under torchrun's agent, on a restart: set `runner` to resume from the checkpoint this
+    launch wrote last, if it wrote one. Called on every start, once the process group exists
+    (after the Runner is built), because the processes decide together: process 0 decides,
+    from the earliest launch time of all and whether any process knows of a restart, and the
+    others follow. Each process alone could not: on several nodes, an agent that restarted its
+    workers for another node's failure leaves them TORCHELASTIC_RESTART_COUNT 0, and they would
+    start from iteration 0 while the others resumed. Returns the decision's line for the log (None when there is nothing to say).
     `launched_at` (tests): this process's launch time instead of its agent's start time."""
     from mmengine.dist import all_gather_object, broadcast_object_list, get_rank
 
