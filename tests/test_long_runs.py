@@ -430,7 +430,8 @@ def test_a_restart_keeps_the_first_attempts_choice_until_the_launch_wrote_a_chec
 
     from mmengine.config import Config
 
-    from mimco_mm.engine.elastic_restart import restart_decision, resume_after_restart
+    from mimco_mm.engine.elastic_restart import (launch_time, process_started_at,
+                                                 restart_decision, resume_after_restart)
     work = tmp_path / 'run'
     work.mkdir()
     old = work / 'epoch_3.pth'
@@ -455,6 +456,15 @@ def test_a_restart_keeps_the_first_attempts_choice_until_the_launch_wrote_a_chec
     assert restart_decision(str(work), [launched + 10], True)[0] is None
     # a first attempt (no process counts a restart or names a later attempt) keeps its choice
     assert restart_decision(str(work), [launched], False) == (None, None)
+    # the launch time: the one tools/_torchrun.py exports, else the agent's start (/proc)
+    assert launch_time({'MIMCO_LAUNCHED_AT': repr(launched)}) == launched
+    spawned = time.time()
+    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])
+    try:
+        assert abs(process_started_at(child.pid) - spawned) < 2  # /proc/stat's btime: 1 s steps
+    finally:
+        child.kill()
+        child.wait()
     assert 'launch time is unknown' in restart_decision(str(work), [launched, None], True)[1]
 
 

@@ -29,16 +29,20 @@
   failed attempt left in torchrun's store (mimco_mm/compat/elastic_restart_store.py) names its
   key prefix after it; each agent's own TORCHELASTIC_RESTART_COUNT differs between nodes after
   one node's failure (an agent that restarts for another node's sake does not count).
+- The launch time, $MIMCO_LAUNCHED_AT: a restarted worker resumes only from a checkpoint
+  written since (mimco_mm/engine/elastic_restart.py).
 
 Usage: the arguments of `python -m torch.distributed.run`.
 """
 import os
 import sys
 import tempfile
+import time
 
 PREEMPTED_EXIT_CODE = 75  # these two as in mimco_mm/engine/preemption.py (the launcher imports
 PREEMPTED_MARK_ENV = 'MIMCO_PREEMPTED_MARK'  # no OpenMMLab), and this one as in
-AGREED_ATTEMPT_ENV = 'MIMCO_ELASTIC_ATTEMPT'  # mimco_mm/compat/elastic_restart_store.py
+AGREED_ATTEMPT_ENV = 'MIMCO_ELASTIC_ATTEMPT'  # mimco_mm/compat/elastic_restart_store.py, and
+LAUNCHED_AT_ENV = 'MIMCO_LAUNCHED_AT'  # this one as in mimco_mm/engine/elastic_restart.py
 HANDLED = 'SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1'  # torchrun's four, and Slurm's warning
 # below the 300 s of warning tools/slurm_train.sh asks Slurm for, with a minute to spare for the
 # launcher's exit and a requeue
@@ -132,6 +136,8 @@ def main(argv=None):
     apply_defaults()
     lengthen_signal_shutdown()
     agree_attempt_names()
+    # when this launch began: a restarted worker resumes only from checkpoints written since
+    os.environ[LAUNCHED_AT_ENV] = repr(time.time())
     fd, mark = tempfile.mkstemp(prefix='mimco_preempted_')
     os.close(fd)
     os.environ[PREEMPTED_MARK_ENV] = mark  # the workers inherit it

@@ -13,13 +13,16 @@ resumes from the work dir's newest intact checkpoint, but only from one written 
 torchrun started. Older files belong to an earlier launch, which the first
 attempt deliberately did not continue (it was started without `--resume`, or with `--resume` of
 a given file). That first attempt's choice is kept when this launch wrote nothing. The launch
-time is the start time of the worker's parent, torchrun's agent (Linux /proc). Process 0
-decides for all processes (see `resume_after_restart` for why).
+time is the one tools/_torchrun.py exports, else the start time of the worker's parent,
+torchrun's agent (Linux /proc). Process 0 decides for all processes (see
+`resume_after_restart` for why).
 """
 import os
 import os.path as osp
 
 from mimco_mm.compat.elastic_restart_store import RESTART_COUNT_ENV
+
+LAUNCHED_AT_ENV = 'MIMCO_LAUNCHED_AT'  # set by tools/_torchrun.py: the launch's time.time()
 
 
 def process_started_at(pid):
@@ -34,6 +37,17 @@ def process_started_at(pid):
     except (OSError, StopIteration, IndexError, ValueError):
         return None
     return boot + int(fields[19]) / os.sysconf('SC_CLK_TCK')  # field 22: start, in clock ticks
+
+
+def launch_time(environ=None):
+    """When this torchrun launch began: MIMCO_LAUNCHED_AT, which tools/_torchrun.py sets (also
+    right where torchrun runs the script through a wrapper), else the start time of this
+    worker's parent, torchrun's agent (Linux /proc); None when neither tells."""
+    environ = os.environ if environ is None else environ
+    try:
+        return float(environ[LAUNCHED_AT_ENV])
+    except (KeyError, ValueError):
+        return process_started_at(os.getppid())
 
 
 def checkpoint_of_this_launch(work_dir, launched_at):
@@ -76,7 +90,7 @@ def resume_after_restart(runner, environ=None, launched_at=None):
     others follow. Each process alone could not: on several nodes, an agent that restarted its
     workers for another node's failure leaves them TORCHELASTIC_RESTART_COUNT 0, and they would
     start from iteration 0 while the others resumed. Returns the decision's line for the log (None when there is nothing to say).
-    `launched_at` (tests): this process's launch time instead of its agent's start time."""
+    `launched_at` (tests): this process's launch time instead of `launch_time`."""
     from mmengine.dist import all_gather_object, broadcast_object_list, get_rank
 
     from mimco_mm.compat.elastic_restart_store import attempt_name, is_first_attempt
@@ -84,7 +98,7 @@ def resume_after_restart(runner, environ=None, launched_at=None):
     if RESTART_COUNT_ENV not in environ:
         return None  # not started by torchrun's agent
     if launched_at is None:
-        launched_at = process_started_at(os.getppid())
+        launched_at = launch_time(environ)
     name = attempt_name(environ)
     restarted = int(environ[RESTART_COUNT_ENV]) > 0 or (name is not None
                                                           and not is_first_attempt(name))
