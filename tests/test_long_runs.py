@@ -183,9 +183,32 @@ def _train_process(work_dir, setup, *extra, epochs=12, resume=False):
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
+def finished(*launches, timeout=300):
+    """Wait for every launch (a Popen with its output piped: tools/train.py, or
+    tools/dist_train.sh); their (return codes, output). A launch still running after `timeout`
+    s fails the test, stopped as a scheduler would stop it: SIGTERM (torchrun passes it on to
+    its workers, and SIGKILLs them TORCH_ELASTIC_SHUTDOWN_TIMEOUT later), then SIGKILL."""
+    deadline = time.time() + timeout
+    try:
+        outputs = [launch.communicate(timeout=max(1, deadline - time.time()))[0]
+                   for launch in launches]
+    except subprocess.TimeoutExpired:
+        for launch in launches:
+            launch.terminate()
+        for launch in launches:
+            try:
+                launch.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                launch.kill()
+        pytest.fail(f'a launch was still running after {timeout} s: '
+                    + '\n'.join(launch.communicate()[0][-2000:] for launch in launches))
+    return [launch.returncode for launch in launches], '\n'.join(outputs)
+
+
 def _finish(proc, expected=0, timeout=300):
-    out, _ = proc.communicate(timeout=timeout)
-    assert proc.returncode == expected, out[-3000:]
+    """Wait for one launch (as `finished`); its output, once its status is `expected`."""
+    (code, ), out = finished(proc, timeout=timeout)
+    assert code == expected, out[-3000:]
     return out
 
 
@@ -330,28 +353,6 @@ def dist_train(config, work, setup, gpus=2, **env):
         ['bash', osp.join(ROOT, 'tools/dist_train.sh'), str(config), str(gpus), '--work-dir',
          str(work), '--cfg-options', *options(MIMCO, setup, 6), *RESTART_OPTIONS], cwd=ROOT,
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def finished(*launches, timeout=300):
-    """Wait for every launch (Popen of tools/dist_train.sh); their (return codes, output). A
-    launch still running after `timeout` s fails the test, stopped as a scheduler would stop
-    it: SIGTERM to torchrun, which stops its workers (TORCH_ELASTIC_SHUTDOWN_TIMEOUT later by
-    SIGKILL), then SIGKILL."""
-    deadline = time.time() + timeout
-    try:
-        outputs = [launch.communicate(timeout=max(1, deadline - time.time()))[0]
-                   for launch in launches]
-    except subprocess.TimeoutExpired:
-        for launch in launches:
-            launch.terminate()
-        for launch in launches:
-            try:
-                launch.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                launch.kill()
-        pytest.fail(f'a launch was still running after {timeout} s: '
-                    + '\n'.join(launch.communicate()[0][-2000:] for launch in launches))
-    return [launch.returncode for launch in launches], '\n'.join(outputs)
 
 
 @pytest.fixture(scope='module')

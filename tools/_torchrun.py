@@ -49,6 +49,12 @@ HANDLED = 'SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1'  # torchrun's four, and Slurm'
 SHUTDOWN_TIMEOUT_S = 240
 
 
+def local_elastic_agent():
+    """torchrun's agent class, whose methods the wraps below replace."""
+    from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
+    return LocalElasticAgent
+
+
 def apply_defaults():
     """Set torchrun's environment defaults for the signals it passes on and the time it gives
     the workers after one, unless the caller set them."""
@@ -69,9 +75,7 @@ def lengthen_signal_shutdown(agent_class=None):
     (`self._shutdown(e.sigval)` in SimpleElasticAgent.run); the stop after a failed worker and
     the final clean-up call it without one and are left as they are. Returns whether it wrapped."""
     import inspect
-    if agent_class is None:
-        from torch.distributed.elastic.agent.server.local_elastic_agent import \
-            LocalElasticAgent as agent_class
+    agent_class = agent_class or local_elastic_agent()
     original = agent_class._shutdown
     if 'timeout' in inspect.signature(original).parameters:
         return False  # torch >= 2.12: TORCH_ELASTIC_SHUTDOWN_TIMEOUT reaches it
@@ -108,9 +112,7 @@ def agree_attempt_names(agent_class=None):
     """Wrap `agent_class._start_workers` (LocalElasticAgent's) to export AGREED_ATTEMPT_ENV,
     `attempt_of` the attempt it starts, to the workers it starts (they inherit the agent's
     environment), and to empty the preemption mark of the attempt before."""
-    if agent_class is None:
-        from torch.distributed.elastic.agent.server.local_elastic_agent import \
-            LocalElasticAgent as agent_class
+    agent_class = agent_class or local_elastic_agent()
     original = agent_class._start_workers
     if getattr(original, '_mimco_attempt_name', False):
         return

@@ -89,8 +89,9 @@ def resume_after_restart(runner, environ=None, launched_at=None):
     from the earliest launch time of all and whether any process knows of a restart, and the
     others follow. Each process alone could not: on several nodes, an agent that restarted its
     workers for another node's failure leaves them TORCHELASTIC_RESTART_COUNT 0, and they would
-    start from iteration 0 while the others resumed. Returns the decision's line for the log (None when there is nothing to say).
-    `launched_at` (tests): this process's launch time instead of `launch_time`."""
+    start from iteration 0 while the others resumed. Returns the decision's line for the log
+    (None when there is nothing to say). `launched_at` (tests): this process's launch time
+    instead of `launch_time`."""
     from mmengine.dist import all_gather_object, broadcast_object_list, get_rank
 
     from mimco_mm.compat.elastic_restart_store import attempt_name, is_first_attempt
