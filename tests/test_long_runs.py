@@ -416,10 +416,40 @@ def test_a_two_node_restart_resumes_every_node_from_the_same_checkpoint(setup, r
     assert 'process 1 dies before iteration 6' in out
     assert 'process 0 waits for its dead peer' in out
     assert out.count(f'torchrun restart: resuming from {work / "iter_4.pth"}') == 1  # rank 0
-    assert 'resumed epoch: 1, iter: 4' in out  # mmengine's line (process 0's)
+    print(out); assert 'resumed epoch: 1, iter: 4' in out  # mmengine's line (process 0's)
     # process 1 resumed too: otherwise it would train 12 iterations against process 0's 8, on
     # other images, and process 0's averaged gradients would differ
     assert_same_training_state(saved(work / 'iter_12.pth'), restart_reference['checkpoint'])
+
+
+def test_slurm_train_restarts_a_failed_step_from_its_checkpoint(setup, tmp_path):
+    """MAX_RESTARTS=1 tools/slurm_train.sh, its srun played by a script that runs the one task
+    (a plain process, as `--launcher none`): the task dies before iteration 6 (os._exit, as
+    after an ECC error), after iter_4.pth. The script runs the step again with --resume, the
+    run continues from iter_4.pth and ends at iteration 12 (before: the job ended with the
+    failure, status 3). (One process: 4 iterations per epoch.)"""
+    config = config_importing_this(osp.join(ROOT, MIMCO), tmp_path / 'mimco_crash.py')
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    srun = bin_dir / 'srun'
+    srun.write_text('#!/usr/bin/env bash\n'
+                    'while [ "$1" != "$PYTHON" ]; do shift; done  # srun\'s own options\n'
+                    'args=(); for a in "$@"; do [ "$a" = slurm ] && a=none; args+=("$a"); done\n'
+                    'exec "${args[@]}"\n')
+    srun.chmod(0o755)
+    work = tmp_path / 'run'
+    env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', PYTHON=sys.executable,
+               PYTHONPATH=osp.join(ROOT, 'tests'), OMP_NUM_THREADS='1', PREFLIGHT='0',
+               MAX_RESTARTS='1', CRASH_AT_ITER='5', CRASH_MARK=str(tmp_path / 'crashed'))
+    proc = subprocess.Popen(
+        ['bash', osp.join(ROOT, 'tools/slurm_train.sh'), 'cpu', 'job', str(config), '--work-dir',
+         str(work), '--cfg-options', *options(MIMCO, setup, 3), *RESTART_OPTIONS], cwd=ROOT,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = _finish(proc)
+    assert 'process 0 dies before iteration 6' in out
+    assert 'failed (status 3) after writing iter_4.pth: restart 1 of 1, resuming' in out
+    assert 'resumed epoch: 0, iter: 4' in out  # mmengine's line
+    assert saved(work / 'iter_12.pth')['meta']['iter'] == 12
 
 
 def test_a_restart_keeps_the_first_attempts_choice_until_the_launch_wrote_a_checkpoint(tmp_path):

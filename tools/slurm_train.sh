@@ -16,6 +16,12 @@
 # tasks run tools/analysis/check_dist.py: a shared GPU, another environment on some node, a work
 # dir or data root not every node sees stop the job here, before it hangs or crashes mid-run
 # (about 20 s; PREFLIGHT=0 skips it).
+#
+# Restarts after a failure (MAX_RESTARTS=N, default 0), as torchrun's --max-restarts: when the
+# training step fails (a NCCL timeout, an ECC error, a hang ended by --hang-exit, which this
+# passes then), the script runs the preflight and the step again in the same allocation with
+# --resume, at most N times, and only after an attempt that wrote a checkpoint: a failure that
+# comes back before any progress (a bug, a broken node) stops the job instead of looping.
 set -uo pipefail
 PARTITION=$1
 JOB_NAME=$2
@@ -24,9 +30,28 @@ GPUS=${GPUS:-8}
 PREEMPTED=75
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python)}
-RESUME=()
+TRAIN_ARGS=("${@:4}")
+without_resume() {  # TRAIN_ARGS without --resume [CKPT]: a continuation takes the newest checkpoint
+  local i=0 arg next
+  KEPT_ARGS=()
+  while [ "$i" -lt "${#TRAIN_ARGS[@]}" ]; do
+    arg=${TRAIN_ARGS[i]}
+    case "$arg" in
+      --resume=*) ;;
+      --resume)  # argparse's nargs='?': the next word is its value unless it is an option
+        next=${TRAIN_ARGS[i + 1]-}
+        if [ -n "$next" ] && [ "${next#-}" = "$next" ]; then i=$((i + 1)); fi ;;
+      *) KEPT_ARGS+=("$arg") ;;
+    esac
+    i=$((i + 1))
+  done
+}
+RUN_ARGS=("${TRAIN_ARGS[@]}")
 if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
-  RESUME=(--resume)  # a requeued job: continue from last_checkpoint of the work dir
+  # a requeued job continues from the newest checkpoint of the work dir, also when the first
+  # start was given --resume CKPT (which would otherwise win, and train from CKPT again)
+  without_resume
+  RUN_ARGS=(--resume "${KEPT_ARGS[@]}")
   echo "[slurm_train] restart ${SLURM_RESTART_COUNT}: resuming"
 fi
 tasks() {  # srun with the job's geometry, running "$@"
@@ -34,8 +59,9 @@ tasks() {  # srun with the job's geometry, running "$@"
     --gres=gpu:"${GPUS_PER_NODE:-8}" --ntasks="$GPUS" --ntasks-per-node="${GPUS_PER_NODE:-8}" \
     --cpus-per-task="${CPUS_PER_TASK:-5}" --kill-on-bad-exit=1 ${SRUN_ARGS:-} "$@"
 }
-if [ "${PREFLIGHT:-1}" = 1 ]; then
-  TRAIN_ARGS=("${@:4}") CHECK_ARGS=()
+preflight() {
+  [ "${PREFLIGHT:-1}" = 1 ] || return 0
+  local i CHECK_ARGS=()
   for ((i = 0; i < ${#TRAIN_ARGS[@]}; i++)); do  # the run's own work dir, when given
     [ "${TRAIN_ARGS[i]}" = --work-dir ] && CHECK_ARGS=(--work-dir "${TRAIN_ARGS[i + 1]:-}")
   done
@@ -44,12 +70,48 @@ if [ "${PREFLIGHT:-1}" = 1 ]; then
     echo "[slurm_train] the preflight found a problem (above): not training. PREFLIGHT=0 skips it" >&2
     exit 1
   fi
+}
+MAX_RESTARTS=${MAX_RESTARTS:-0}
+if ! [[ "$MAX_RESTARTS" =~ ^[0-9]+$ ]]; then
+  echo "[slurm_train] MAX_RESTARTS must be a whole number, got '$MAX_RESTARTS'" >&2
+  exit 2
 fi
-tasks --signal=USR1@"${SIGNAL_AHEAD:-300}" \
-    "$PYTHON" -u "$ROOT/tools/train.py" "$CONFIG" --launcher slurm "${RESUME[@]}" "${@:4}"
-status=$?
-if [ "$status" -eq "$PREEMPTED" ] && [ -n "${SLURM_JOB_ID:-}" ] && [ "${REQUEUE:-1}" = 1 ]; then
-  echo "[slurm_train] checkpoint written on a preemption signal: requeueing job $SLURM_JOB_ID"
-  scontrol requeue "$SLURM_JOB_ID"
+if [ "$MAX_RESTARTS" -gt 0 ]; then
+  # where the checkpoints go, as train.py works it out from these arguments (for the progress
+  # check); a hang then ends the attempt instead of idling to the time limit
+  WORK_DIR=$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" "$ROOT/tools/train.py" \
+    "$CONFIG" "${TRAIN_ARGS[@]}" --print-work-dir | tail -n 1) || exit 1
+  RUN_ARGS+=(--hang-exit)
 fi
-exit "$status"
+restarts=0
+while :; do
+  preflight
+  if [ "$MAX_RESTARTS" -gt 0 ]; then
+    # the attempt's start, stamped by the file server that stamps the checkpoints
+    mkdir -p "$WORK_DIR" && touch "$WORK_DIR/.slurm_attempt_start" || exit 1
+  fi
+  tasks --signal=USR1@"${SIGNAL_AHEAD:-300}" \
+      "$PYTHON" -u "$ROOT/tools/train.py" "$CONFIG" --launcher slurm "${RUN_ARGS[@]}"
+  status=$?
+  if [ "$status" -eq "$PREEMPTED" ] && [ -n "${SLURM_JOB_ID:-}" ] && [ "${REQUEUE:-1}" = 1 ]; then
+    echo "[slurm_train] checkpoint written on a preemption signal: requeueing job $SLURM_JOB_ID"
+    scontrol requeue "$SLURM_JOB_ID"
+  fi
+  if [ "$status" -eq 0 ] || [ "$status" -eq "$PREEMPTED" ] || [ "$MAX_RESTARTS" -eq 0 ]; then
+    exit "$status"
+  fi
+  newest=$(find "$WORK_DIR" -maxdepth 1 -name '*.pth' -newer "$WORK_DIR/.slurm_attempt_start" \
+    -printf '%T@ %f\n' 2>/dev/null | sort -n | tail -n 1 | cut -d' ' -f2-)
+  if [ "$restarts" -ge "$MAX_RESTARTS" ]; then
+    echo "[slurm_train] the training step failed (status $status) and all $MAX_RESTARTS restarts are used: stopping" >&2
+    exit "$status"
+  fi
+  if [ -z "$newest" ]; then
+    echo "[slurm_train] the training step failed (status $status) before writing any checkpoint in $WORK_DIR: not restarting (the failure would likely come back; see the log above)" >&2
+    exit "$status"
+  fi
+  restarts=$((restarts + 1))
+  echo "[slurm_train] the training step failed (status $status) after writing $newest: restart $restarts of $MAX_RESTARTS, resuming" >&2
+  without_resume
+  RUN_ARGS=(--resume "${KEPT_ARGS[@]}" --hang-exit)
+done

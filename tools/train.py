@@ -2,6 +2,7 @@
 
     python tools/train.py CONFIG [--work-dir D] [--resume [CKPT]] [--amp] [--auto-scale-lr]
         [--hang-minutes M] [--hang-exit] [--cfg-options k=v ...]
+    python tools/train.py CONFIG [same args] --print-work-dir   # where the run writes, for scripts
 """
 import argparse
 import os
@@ -37,6 +38,8 @@ def parse_args(argv=None):
                         "HangWatchdogHook wins)")
     parser.add_argument('--hang-exit', action='store_true',
                         help='after that print, end the process (status 1) instead of waiting')
+    parser.add_argument('--print-work-dir', action='store_true',
+                        help='print the work dir these arguments give, and exit (for scripts)')
     add_runner_args(parser)
     return parse_runner_args(parser, argv)
 
@@ -97,6 +100,9 @@ def main(argv=None):
     """Train; returns the Runner (the demo and the tests call this in-process)."""
     args = parse_args(argv)
     cfg = build_config(args)
+    if args.print_work_dir:
+        print(cfg.work_dir)
+        return None
     warning = batch_lr_warning(cfg)
     if warning:
         print(f'\n{"!" * 100}\n{warning}\n{"!" * 100}\n', file=sys.stderr, flush=True)
