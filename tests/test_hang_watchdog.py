@@ -45,6 +45,44 @@ def test_the_stack_is_printed_only_while_no_iteration_finishes():
     assert 'Timeout' not in ended
 
 
+def test_a_long_k_nn_monitor_pass_is_not_a_hang():
+    """The k-NN monitor embeds its bank between two training iterations: 6 batches of 0.5 s
+    under a 1 s timeout (a full ImageNet bank against 30 minutes) print no stacks, and with
+    exit=True (what MAX_RESTARTS under slurm_train.sh passes) do not end the run. Before, each
+    such pass ended it with status 1. A stall after the pass still times out."""
+    script = textwrap.dedent('''
+        import sys, time, torch
+        from mmpretrain.structures import DataSample
+        from mimco_mm.engine.hang_watchdog import HangWatchdogHook
+        from mimco_mm.engine.knn_monitor import embed
+
+        class Student(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.scale = torch.nn.Parameter(torch.ones(1))
+                self.data_preprocessor = None
+
+            def extract_feat(self, images):  # (B, 3, H, W) -> (B, 3)
+                time.sleep(0.5)
+                return images.mean(dim=(2, 3)) * self.scale
+
+        bank = [dict(inputs=[torch.zeros(3, 4, 4, dtype=torch.uint8)],
+                     data_samples=[DataSample().set_gt_label(0)]) for _ in range(6)]
+        hook = HangWatchdogHook(timeout_minutes=1 / 60, exit=True)
+        hook.before_train(None)
+        feats, labels = embed(Student(), bank)
+        print('EMBEDDED', tuple(feats.shape), file=sys.stderr, flush=True)
+        time.sleep(3)  # a stall: the watchdog ends the process here
+        print('NOT REACHED', file=sys.stderr, flush=True)
+    ''')
+    run = subprocess.run([sys.executable, '-c', script], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, env=dict(os.environ, PYTHONPATH=ROOT))
+    embedding, stalled = run.stderr.split('EMBEDDED')
+    assert 'Timeout' not in embedding, embedding[-3000:]
+    assert stalled.startswith(' (6, 3)') and 'Timeout (0:00:01)!' in stalled
+    assert run.returncode == 1 and 'NOT REACHED' not in stalled
+
+
 def test_a_timeout_must_be_positive():
     with pytest.raises(ValueError, match='timeout_minutes must be > 0'):
         HangWatchdogHook(timeout_minutes=0)

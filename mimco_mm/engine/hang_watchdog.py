@@ -20,7 +20,10 @@ a requeue: tools/slurm_train.sh requeues only on 75.
 
 The default of 30 minutes is well above the longest stretch without a finished iteration in
 our configs: the first iteration (workers starting, torch.compile), a checkpoint write,
-pycocotools after a COCO validation, a k-NN monitor pass. tools/train.py adds the hook to every
+pycocotools after a COCO validation. Long work between iterations that is not stuck calls
+`keep_alive()` as it goes (the k-NN monitor does, per batch: a bank of a full ImageNet takes
+minutes, and with `--hang-exit`, which `MAX_RESTARTS` under tools/slurm_train.sh passes, a pass
+longer than the timeout would end the run at every epoch). tools/train.py adds the hook to every
 run (`--hang-minutes M`, 0: off; `--hang-exit`) unless the config has its own.
 """
 import faulthandler
@@ -31,10 +34,22 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 
+_watching = None  # the hook of the run in progress, if it has one
+
+
 def disarm():
     """Cancel the timer (the end of a run, also one that failed: the process may go on, as the
     demo and the tests run training in-process)."""
+    global _watching
+    _watching = None
     faulthandler.cancel_dump_traceback_later()
+
+
+def keep_alive():
+    """Count as a finished iteration: for work outside the train / val / test loops that makes
+    progress (a batch of the k-NN monitor). Nothing when no watchdog is running."""
+    if _watching is not None:
+        _watching._arm()
 
 
 @HOOKS.register_module()
@@ -61,6 +76,8 @@ class HangWatchdogHook(Hook):
         self._armed_at = now
 
     def before_train(self, runner):
+        global _watching
+        _watching = self
         self._armed_at = None
         self._arm()
 

@@ -29,6 +29,7 @@ from mimco_mm.evaluation.features import normalised_batches
 from mimco_mm.evaluation.knn import knn_across_processes
 from mimco_mm.evaluation.logreg import check_settings, logreg_across_processes
 
+from .hang_watchdog import keep_alive
 from .preemption import shield_from_job_signals
 
 
@@ -59,6 +60,7 @@ def embed(model, dataloader):
             to_rgb=getattr(pre, '_channel_conversion', False), device=device):
         feats.append(global_features(model, images).float())
         labels.append(batch_labels)
+        keep_alive()  # a pass over a large bank is progress, not a hang
     return (torch.cat(feats) if feats else torch.zeros(0, 1, device=device),
             torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long, device=device))
 
