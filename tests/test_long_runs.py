@@ -344,14 +344,15 @@ RESTART_OPTIONS = ['default_hooks.logger.interval=1', 'default_hooks.checkpoint.
                    'default_hooks.checkpoint.max_keep_ckpts=-1']
 
 
-def dist_train(config, work, setup, gpus=2, **env):
+def dist_train(config, work, setup, gpus=2, args=(), **env):
     """tools/dist_train.sh CONFIG GPUS over 6 epochs of the 16 images (12 iterations),
-    iter_N.pth every 2 iterations; `env`: the launch's environment variables."""
+    iter_N.pth every 2 iterations; `args`: more arguments of tools/train.py; `env`: the
+    launch's environment variables."""
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
                PYTHONPATH=osp.join(ROOT, 'tests'), **{'PORT': str(free_port()), **env})
     return subprocess.Popen(
         ['bash', osp.join(ROOT, 'tools/dist_train.sh'), str(config), str(gpus), '--work-dir',
-         str(work), '--cfg-options', *options(MIMCO, setup, 6), *RESTART_OPTIONS], cwd=ROOT,
+         str(work), *args, '--cfg-options', *options(MIMCO, setup, 6), *RESTART_OPTIONS], cwd=ROOT,
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -382,6 +383,7 @@ def test_a_torchrun_restart_continues_from_the_launchs_last_checkpoint(setup, re
     torch.save({'state_dict': {}, 'meta': {'iter': 10}}, stale)
     os.utime(stale, (time.time() - 3600, ) * 2)
     codes, out = finished(dist_train(restart_reference['config'], work, setup,
+                                     args=['--overwrite'],  # a new run over the earlier launch
                                      PET_MAX_RESTARTS='1', CRASH_AT_ITER='5', CRASH_RANK='1',
                                      RESTART_SLOW_RANK='1'))
     assert codes == [0], out[-3000:]

@@ -68,3 +68,61 @@ def test_accumulation_in_moco_v3_is_refused():
             'optim_wrapper.accumulative_counts=4']
     with pytest.raises(ValueError, match="accumulative_counts=4 would leave MoCo v3's"):
         train_tool.build_config(train_tool.parse_args(argv))
+
+
+def _files(folder):
+    """{relative path: (size, mtime_ns, contents' first bytes)} of every file under `folder`."""
+    import os
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = osp.join(root, name)
+            with open(path, 'rb') as f:
+                head = f.read(4096)
+            stat = os.stat(path)
+            found[osp.relpath(path, folder)] = (stat.st_size, stat.st_mtime_ns, head)
+    return found
+
+
+def test_a_new_run_over_an_earlier_runs_checkpoints_is_refused(pretrain_chain, tmp_path):
+    """Started without --resume in the work dir of an earlier run (forgetting --resume after a
+    crash), tools/train.py used to train from iteration 0 there: last_checkpoint then named the
+    new run, so the next --resume continued it, and the earlier run's files of the same name
+    (epoch_N.pth, best_knn_top1.pth) were replaced as the new run reached them. Now it stops
+    before anything is written, naming the checkpoint and the three ways on."""
+    import shutil
+    work = tmp_path / 'mimco'
+    shutil.copytree(pretrain_chain['root'] / 'mimco', work)
+    before = _files(work)
+    assert 'epoch_1.pth' in before and 'last_checkpoint' in before
+    options = [f'train_dataloader.dataset.data_root={pretrain_chain["data"]}',
+               'train_dataloader.batch_size=8', f'model.teacher.checkpoint={pretrain_chain["teacher"]}',
+               'train_cfg.max_epochs=1']
+    with pytest.raises(SystemExit, match=r'holds checkpoints of an earlier run \(.*epoch_1\.pth\)'
+                       r'.*Pass --resume .* --work-dir .* --overwrite'):
+        run_train('configs/mimco/vit-tiny_cpu.py', work, *options)
+    assert _files(work) == before  # not even the config dump or a log folder
+
+
+def test_what_counts_as_an_earlier_run(tmp_path):
+    import os
+    import time
+
+    from mmengine.config import Config
+
+    from tools.train import refuse_to_start_over
+    cfg = Config(dict(work_dir=str(tmp_path), resume=False))
+    refuse_to_start_over(cfg)  # an empty folder
+    (tmp_path / 'best_knn_top1.pth').write_bytes(b'x')  # weights only: nothing to continue
+    refuse_to_start_over(cfg)
+    (tmp_path / 'iter_4.pth').write_bytes(b'x')
+    with pytest.raises(SystemExit, match='iter_4.pth'):
+        refuse_to_start_over(cfg)
+    refuse_to_start_over(cfg, overwrite=True)
+    refuse_to_start_over(Config(dict(work_dir=str(tmp_path), resume=True)))
+    # under torchrun's agent, a checkpoint this launch wrote is a restart's to continue
+    os.utime(tmp_path / 'iter_4.pth', (time.time() - 60, ) * 2)
+    agent = {'TORCHELASTIC_RESTART_COUNT': '1'}
+    refuse_to_start_over(cfg, environ=dict(agent, MIMCO_LAUNCHED_AT=str(time.time() - 120)))
+    with pytest.raises(SystemExit, match='iter_4.pth'):  # one from before the launch
+        refuse_to_start_over(cfg, environ=dict(agent, MIMCO_LAUNCHED_AT=str(time.time())))

@@ -79,9 +79,10 @@ def cfg_path(name):
 
 
 def train(config, work_dir, *options):
-    """tools/train.py in-process; returns the last checkpoint the run wrote."""
-    train_tool.main([cfg_path(config), '--work-dir', work_dir, '--cfg-options', *LOADING,
-                     *options])
+    """tools/train.py in-process; returns the last checkpoint the run wrote. A rerun of the
+    demo trains anew over the previous demo's runs (--overwrite)."""
+    train_tool.main([cfg_path(config), '--work-dir', work_dir, '--overwrite', '--cfg-options',
+                     *LOADING, *options])
     with open(osp.join(work_dir, 'last_checkpoint')) as f:  # written by CheckpointHook
         return f.read().strip()
 

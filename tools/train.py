@@ -1,7 +1,7 @@
 """Train any config of mimco_mm, mmpretrain, mmdet or mmseg with MMEngine's Runner.
 
     python tools/train.py CONFIG [--work-dir D] [--resume [CKPT]] [--amp] [--auto-scale-lr]
-        [--hang-minutes M] [--hang-exit] [--cfg-options k=v ...]
+        [--hang-minutes M] [--hang-exit] [--overwrite] [--cfg-options k=v ...]
     python tools/train.py CONFIG [same args] --print-work-dir   # where the run writes, for scripts
 """
 import argparse
@@ -38,6 +38,9 @@ def parse_args(argv=None):
                         "HangWatchdogHook wins)")
     parser.add_argument('--hang-exit', action='store_true',
                         help='after that print, end the process (status 1) instead of waiting')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='start a new run in a work dir that holds checkpoints of another '
+                        'one (refused without this: pass --resume to continue that run)')
     parser.add_argument('--print-work-dir', action='store_true',
                         help='print the work dir these arguments give, and exit (for scripts)')
     add_runner_args(parser)
@@ -72,6 +75,34 @@ def build_config(args):
     return cfg
 
 
+def refuse_to_start_over(cfg, overwrite=False, environ=None):
+    """Stop (SystemExit with the reason) a new run whose work dir holds checkpoints of an
+    earlier one. Started without --resume there, the new run would point `last_checkpoint`
+    at itself, so a later `--resume` continues it instead of the earlier run, and replace the
+    earlier run's files of the same names as it reaches them (epoch_10.pth, and
+    best_knn_top1.pth after its first epoch); forgetting --resume after a crash is the
+    usual way in. Under torchrun's agent, files this launch wrote are a restart's to take
+    (mimco_mm/engine/elastic_restart.py) and do not count."""
+    from mimco_mm.compat.atomic_checkpoint import resumable_checkpoints
+    from mimco_mm.compat.elastic_restart_store import RESTART_COUNT_ENV
+    from mimco_mm.engine.elastic_restart import launch_time
+    environ = os.environ if environ is None else environ
+    if cfg.get('resume') or overwrite or not osp.isdir(cfg.work_dir):
+        return
+    earlier = resumable_checkpoints(cfg.work_dir)  # newest first
+    launched = launch_time(environ) if RESTART_COUNT_ENV in environ else None
+    if launched is not None:
+        earlier = [path for path in earlier if osp.getmtime(path) < launched]
+    if earlier:
+        more = f' and {len(earlier) - 1} more' if len(earlier) > 1 else ''
+        raise SystemExit(
+            f'[train] {cfg.work_dir} holds checkpoints of an earlier run ({earlier[0]}{more}), '
+            f'and this run was not told to continue it. Pass --resume to continue that run, '
+            f'--work-dir for a new run elsewhere, or --overwrite to start a new run in this '
+            f'folder anyway (last_checkpoint will then name the new run\'s files, and files of '
+            f'the same name are replaced)')
+
+
 def batch_lr_warning(cfg, world_size=None):
     """The warning to print when the effective batch differs from the one the config's lr was
     set for and auto-scaling is off (None when they agree). The lr-vs-GPU-count rule: keep the
@@ -103,6 +134,7 @@ def main(argv=None):
     if args.print_work_dir:
         print(cfg.work_dir)
         return None
+    refuse_to_start_over(cfg, args.overwrite)  # before the Runner dumps its config there
     warning = batch_lr_warning(cfg)
     if warning:
         print(f'\n{"!" * 100}\n{warning}\n{"!" * 100}\n', file=sys.stderr, flush=True)

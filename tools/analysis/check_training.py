@@ -213,8 +213,9 @@ def main(argv=None):
                                           args.log_interval, args.phases)
     print(f'[check] training {iters} iterations of batch {batch}: {args.config}', flush=True)
     start = time.perf_counter()
+    # --overwrite: a rerun (of gpu_check.sh, in its fixed /tmp folders) trains anew
     proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
-                           '--work-dir', work_dir] + args.train_args, cwd=ROOT)
+                           '--work-dir', work_dir, '--overwrite'] + args.train_args, cwd=ROOT)
     wall = time.perf_counter() - start
     failures = [] if proc.returncode == 0 else [f'tools/train.py exited with {proc.returncode}']
     summary = {}
