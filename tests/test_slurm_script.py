@@ -70,15 +70,17 @@ def test_a_failed_preflight_stops_before_training(tmp_path):
     assert code == 0 and len(calls) == 1 and 'train.py' in calls[0]
 
 
-def _run_attempts(tmp_path, attempts, *train_args, **env):
+def _run_attempts(tmp_path, attempts, *train_args, given_work_dir=True, **env):
     """slurm_train.sh whose training steps behave as `attempts` says, one word per step:
     'STATUS' exits with it, 'ckpt:STATUS' first writes a checkpoint into the work dir (as a
-    training step that got somewhere does). Returns (status, srun / scontrol calls, stderr)."""
+    training step that got somewhere does). The work dir is given (--work-dir), or with
+    `given_work_dir=False` the config's default under the current directory. Returns (status,
+    training steps' srun calls, stderr)."""
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
     calls, count = tmp_path / 'calls.txt', tmp_path / 'count'
     count.write_text('0')
-    work_dir = tmp_path / 'work'
+    work_dir = tmp_path / ('work' if given_work_dir else 'work_dirs/mimco/vit-s_100e')
     _stub(str(bin_dir), 'srun', f"""echo "srun $*" >> {calls}
 case "$*" in *check_dist.py*) exit 0;; esac
 n=$(cat {count}); echo $((n + 1)) > {count}
@@ -89,9 +91,10 @@ exit "$step"
 """)
     _stub(str(bin_dir), 'scontrol', f'echo "scontrol $*" >> {calls}\n')
     full_env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', **env)
+    where = ['--work-dir', str(work_dir)] if given_work_dir else []
     result = subprocess.run(['bash', osp.join(ROOT, 'tools/slurm_train.sh'), 'gpu', 'job',
-                             'configs/mimco/vit-s_100e.py', '--work-dir', str(work_dir),
-                             *train_args], env=full_env, capture_output=True, text=True,
+                             osp.join(ROOT, 'configs/mimco/vit-s_100e.py'), *where, *train_args],
+                            cwd=tmp_path, env=full_env, capture_output=True, text=True,
                             timeout=120)
     lines = calls.read_text().splitlines() if calls.exists() else []
     trains = [c for c in lines if 'train.py' in c]
@@ -110,6 +113,14 @@ def test_a_failed_step_that_made_progress_is_restarted_with_resume(tmp_path):
                                   f'--hang-exit')
     assert 'failed (status 134) after writing iter_1.pth: restart 1 of 2' in err
     assert 'failed (status 1) after writing iter_2.pth: restart 2 of 2' in err
+
+
+def test_restarts_find_the_configs_default_work_dir(tmp_path):
+    code, trains, err = _run_attempts(tmp_path, ['ckpt:134', '0'], given_work_dir=False,
+                                      MAX_RESTARTS='1')
+    assert code == 0 and len(trains) == 2, err
+    assert 'failed (status 134) after writing iter_1.pth: restart 1 of 1' in err
+    assert (tmp_path / 'work_dirs/mimco/vit-s_100e/.slurm_attempt_start').is_file()
 
 
 def test_a_failure_before_any_checkpoint_or_past_the_restarts_stops(tmp_path):

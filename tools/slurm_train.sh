@@ -59,12 +59,17 @@ tasks() {  # srun with the job's geometry, running "$@"
     --gres=gpu:"${GPUS_PER_NODE:-8}" --ntasks="$GPUS" --ntasks-per-node="${GPUS_PER_NODE:-8}" \
     --cpus-per-task="${CPUS_PER_TASK:-5}" --kill-on-bad-exit=1 ${SRUN_ARGS:-} "$@"
 }
+GIVEN_WORK_DIR=
+for ((i = 0; i < ${#TRAIN_ARGS[@]}; i++)); do  # the run's own work dir, when given
+  case "${TRAIN_ARGS[i]}" in
+    --work-dir) GIVEN_WORK_DIR=${TRAIN_ARGS[i + 1]:-} ;;
+    --work-dir=*) GIVEN_WORK_DIR=${TRAIN_ARGS[i]#--work-dir=} ;;
+  esac
+done
 preflight() {
   [ "${PREFLIGHT:-1}" = 1 ] || return 0
-  local i CHECK_ARGS=()
-  for ((i = 0; i < ${#TRAIN_ARGS[@]}; i++)); do  # the run's own work dir, when given
-    [ "${TRAIN_ARGS[i]}" = --work-dir ] && CHECK_ARGS=(--work-dir "${TRAIN_ARGS[i + 1]:-}")
-  done
+  local CHECK_ARGS=()
+  [ -n "$GIVEN_WORK_DIR" ] && CHECK_ARGS=(--work-dir "$GIVEN_WORK_DIR")
   if ! tasks "$PYTHON" -u "$ROOT/tools/analysis/check_dist.py" --launcher slurm --config "$CONFIG" \
       --timeout 300 "${CHECK_ARGS[@]}"; then
     echo "[slurm_train] the preflight found a problem (above): not training. PREFLIGHT=0 skips it" >&2
@@ -77,10 +82,13 @@ if ! [[ "$MAX_RESTARTS" =~ ^[0-9]+$ ]]; then
   exit 2
 fi
 if [ "$MAX_RESTARTS" -gt 0 ]; then
-  # where the checkpoints go, as train.py works it out from these arguments (for the progress
-  # check); a hang then ends the attempt instead of idling to the time limit
-  WORK_DIR=$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" "$ROOT/tools/train.py" \
-    "$CONFIG" "${TRAIN_ARGS[@]}" --print-work-dir | tail -n 1) || exit 1
+  # where the checkpoints go (for the progress check): --work-dir, else as train.py works it
+  # out from these arguments; a hang then ends the attempt instead of idling to the time limit
+  WORK_DIR=$GIVEN_WORK_DIR
+  if [ -z "$WORK_DIR" ]; then
+    WORK_DIR=$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" "$ROOT/tools/train.py" \
+      "$CONFIG" "${TRAIN_ARGS[@]}" --print-work-dir | tail -n 1) || exit 1
+  fi
   RUN_ARGS+=(--hang-exit)
 fi
 restarts=0
