@@ -15,7 +15,8 @@ def healthy(world_size=4, hosts=2):
     per_host = world_size // hosts
     return [dict(host=f'node{r // per_host}', pid=100 + r, cores=32, local_rank=r % per_host,
                  cuda_visible=None, device=f'cuda:{r % per_host}', gpu='NVIDIA H200',
-                 gpu_uuid=f'GPU-{r}', versions=dict(torch='2.11.0', mmengine='0.10.7',
+                 gpu_uuid=f'GPU-{r}', gpu_used_gib=0.52, gpu_total_gib=139.8,
+                 versions=dict(torch='2.11.0', mmengine='0.10.7',
                                                     commit='abc', dirty=False),
                  data=dict(entries=1000, sha256='d1'), seen=list(range(world_size)))
             for r in range(world_size)]
@@ -34,6 +35,7 @@ def test_each_kind_of_problem_is_named():
     facts[3]['data'] = None  # data missing on one rank
     facts[2]['data'] = dict(entries=999, sha256='d2')  # and different on another
     facts[0]['all_reduce_ok'] = False
+    facts[2]['gpu_used_gib'] = 61.3  # a process of a failed attempt still holds that GPU
     errors, _ = check_dist.find_problems(facts, '/data', '/work')
     text = '\n'.join(errors)
     assert 'ranks [0, 1] share one GPU (cuda:0 on node0)' in text
@@ -42,7 +44,25 @@ def test_each_kind_of_problem_is_named():
     assert 'data root /data does not exist on ranks [3]' in text
     assert '1000 entries on ranks [0, 1]; 999 entries on ranks [2]' in text
     assert 'all-reduce returned a wrong sum on ranks [0]' in text
-    assert len(errors) == 7
+    assert ('rank 2: 61.3 of 139.8 GiB of cuda:0 on node1 are in use before training starts: '
+            'another process holds that GPU') in text
+    assert len(errors) == 8
+
+
+def test_a_busy_gpu_is_more_than_a_cuda_context_in_use():
+    facts = healthy()
+    facts[1]['gpu_used_gib'] = 6.9  # under 5 % of 139.8 GiB: an MPS daemon, a big context
+    assert check_dist.find_problems(facts) == ([], [])
+    facts[1]['gpu_used_gib'] = 7.1
+    errors, _ = check_dist.find_problems(facts)
+    assert errors == ['rank 1: 7.1 of 139.8 GiB of cuda:1 on node0 are in use before training '
+                      'starts: another process holds that GPU (one of a failed attempt that '
+                      'did not end, another job); nvidia-smi on node0 names it']
+    small = healthy()
+    small[0].update(gpu_used_gib=2.1, gpu_total_gib=16.0)  # 2 GiB on a small card
+    assert len(check_dist.find_problems(small)[0]) == 1
+    text = check_dist.report(facts, errors, [], None, None, {})
+    assert '| 1 | node0 | 1 | cuda:1 | NVIDIA H200 | 7.1 of 139.8 | - | 32 |' in text
 
 
 def test_mixed_devices_are_an_error_and_too_many_workers_a_warning():

@@ -8,6 +8,8 @@ crash at its first resume, or train on a node with another environment.
 
 Errors (exit 1; training would crash, hang or silently go wrong):
 - two processes on one GPU, or a process without a GPU when others have one;
+- a GPU whose memory another process holds before training starts (a process of a failed
+  attempt that did not die, another user's job): training would run out of memory there;
 - different code or library versions between processes (a node with another environment);
 - a work dir that is not shared: a file one process writes is not seen by every other one
   (checkpoints are written by rank 0; after a preemption every node resumes from them);
@@ -34,6 +36,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 # gradient sizes DDP all-reduces per step (fp32): the MimCo students with their heads
 GRADIENTS_MB = {'ViT-S': 4 * 22.4e6 / 2 ** 20, 'ViT-B': 4 * 86.9e6 / 2 ** 20}
+# GPU memory in use before a process allocates anything that means another process holds the
+# GPU: more than its own CUDA context (a few hundred MiB) could take
+BUSY_GPU_GIB, BUSY_GPU_SHARE = 2.0, 0.05
 ENV_PREFIXES = ('NCCL_', 'MASTER_', 'WORLD_SIZE', 'GLOO_SOCKET_IFNAME', 'SLURM_JOB_ID',
                 'SLURM_NTASKS', 'SLURM_JOB_NODELIST', 'SLURM_NODELIST')
 
@@ -69,8 +74,13 @@ def local_facts(data_root=None):
     if torch.cuda.is_available():
         index = torch.cuda.current_device()
         props = torch.cuda.get_device_properties(index)
+        # before this process allocates anything: what is in use is other processes' (and
+        # this process's CUDA context, a few hundred MiB)
+        free, total = torch.cuda.mem_get_info(index)
         facts.update(device=f'cuda:{index}', gpu=props.name,
-                     gpu_uuid=str(getattr(props, 'uuid', '')) or f'{facts["host"]}:{index}')
+                     gpu_uuid=str(getattr(props, 'uuid', '')) or f'{facts["host"]}:{index}',
+                     gpu_used_gib=round((total - free) / 2 ** 30, 2),
+                     gpu_total_gib=round(total / 2 ** 30, 2))
     commit, dirty = git_state()
     facts['versions'] = dict(versions(), commit=commit, dirty=dirty)
     facts['data'] = None if data_root is None else listing_digest(data_root)
@@ -94,6 +104,13 @@ def find_problems(facts, data_root=None, work_dir=None, num_workers=None):
         if len(shared) > 1:
             errors.append(f'ranks {shared} share one GPU ({facts[shared[0]]["device"]} on {host}): '
                           f'check CUDA_VISIBLE_DEVICES and --nproc_per_node')
+    for r in ranks:
+        used, total = facts[r].get('gpu_used_gib'), facts[r].get('gpu_total_gib')
+        if used is not None and used > max(BUSY_GPU_GIB, BUSY_GPU_SHARE * total):
+            errors.append(f'rank {r}: {used:g} of {total:g} GiB of {facts[r]["device"]} on '
+                          f'{facts[r]["host"]} are in use before training starts: another '
+                          f'process holds that GPU (one of a failed attempt that did not end, '
+                          f'another job); nvidia-smi on {facts[r]["host"]} names it')
     without = [r for r in ranks if facts[r]['device'] == 'cpu']
     if by_gpu and without:
         errors.append(f'ranks {without} have no GPU while others have one')
@@ -226,11 +243,14 @@ def from_config(args):
 def report(facts, errors, warnings, work_dir, data_root, timings):
     """The text rank 0 prints."""
     lines = [f'{len(facts)} processes on {len({f["host"] for f in facts})} host(s)',
-             '| rank | host | local rank | device | GPU | CUDA_VISIBLE_DEVICES | cores |',
-             '|---|---|---|---|---|---|---|']
+             '| rank | host | local rank | device | GPU | GiB in use at start | '
+             'CUDA_VISIBLE_DEVICES | cores |',
+             '|---|---|---|---|---|---|---|---|']
     for r, f in enumerate(facts):
+        used = f.get('gpu_used_gib')
+        memory = '-' if used is None else f'{used:g} of {f["gpu_total_gib"]:g}'
         lines.append(f'| {r} | {f["host"]} | {f["local_rank"]} | {f["device"]} | {f["gpu"] or "-"} '
-                     f'| {f["cuda_visible"] or "-"} | {f["cores"]} |')
+                     f'| {memory} | {f["cuda_visible"] or "-"} | {f["cores"]} |')
     v = facts[0]['versions']
     lines.append('versions on rank 0: ' + ', '.join(f'{k} {v[k]}' for k in v if v[k] is not None))
     if work_dir:
