@@ -4,7 +4,11 @@ Importing the package applies the stack fixes in `compat` and registers every mo
 mmpretrain's registries (configs pull it in with `custom_imports=dict(imports=['mimco_mm'])`).
 mmdet / mmseg pieces live in submodules their configs import, so this import needs neither.
 """
-from . import compat
+from .torch_check import check_installed_torch
+
+check_installed_torch()  # a torch too old fails here, by name, not at the first checkpoint
+
+from . import compat  # noqa: E402
 
 compat.apply()
 

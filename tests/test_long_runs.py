@@ -549,32 +549,73 @@ def test_every_agent_names_the_attempt_it_starts_as_all_nodes_do(monkeypatch, tm
 def test_torchrun_gives_the_workers_time_for_a_large_checkpoint(monkeypatch):
     """torchrun's own config (its parser and LaunchConfig) after tools/_torchrun.py's defaults:
     SIGUSR1 is passed on, and the workers get SHUTDOWN_TIMEOUT_S after a signal instead of 30 s
-    (a ViT-B checkpoint on a slow shared file system takes longer); what the caller sets wins."""
+    (a ViT-B checkpoint on a slow shared file system takes longer); what the caller sets wins.
+    (Each option as far as this torch has it; the launcher's fallbacks for an older torchrun
+    are tested below and with torch 2.11's agent.)"""
+    from torch.distributed.launcher.api import LaunchConfig
     from torch.distributed.run import config_from_args, parse_args
 
     from tools import _torchrun
     ours = ('PET_SIGNALS_TO_HANDLE', 'PET_SHUTDOWN_TIMEOUT', 'TORCH_ELASTIC_SHUTDOWN_TIMEOUT')
     monkeypatch.setattr(os, 'environ', {k: v for k, v in os.environ.items() if k not in ours})
     argv = ['--nproc_per_node=2', 'tools/train.py']
+    options = LaunchConfig.__dataclass_fields__
 
     def launch_config(*extra):
         return config_from_args(parse_args([*extra, *argv]))[0]
     plain = launch_config()
-    assert plain.shutdown_timeout == 30 and 'SIGUSR1' not in plain.signals_to_handle
     _torchrun.apply_defaults()
     config = launch_config()
-    assert config.shutdown_timeout == _torchrun.SHUTDOWN_TIMEOUT_S > 30
-    assert 'SIGUSR1' in config.signals_to_handle.split(',')
-    assert launch_config('--shutdown-timeout=50').shutdown_timeout == 50
-    os.environ['PET_SHUTDOWN_TIMEOUT'] = '60'
-    assert launch_config().shutdown_timeout == 60
-    del os.environ['PET_SHUTDOWN_TIMEOUT']
-    os.environ['TORCH_ELASTIC_SHUTDOWN_TIMEOUT'] = '70'  # a caller's own, before ours
-    _torchrun.apply_defaults()
-    assert launch_config().shutdown_timeout == 70
-    # this torch has the option, so the agent is left as it is
-    from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
-    assert not _torchrun.lengthen_signal_shutdown(LocalElasticAgent)
+    if 'signals_to_handle' in options:  # torch >= 2.11
+        assert 'SIGUSR1' not in plain.signals_to_handle
+        assert 'SIGUSR1' in config.signals_to_handle.split(',')
+    if 'shutdown_timeout' in options:  # torch >= 2.12
+        assert plain.shutdown_timeout == 30
+        assert config.shutdown_timeout == _torchrun.SHUTDOWN_TIMEOUT_S > 30
+        assert launch_config('--shutdown-timeout=50').shutdown_timeout == 50
+        os.environ['PET_SHUTDOWN_TIMEOUT'] = '60'
+        assert launch_config().shutdown_timeout == 60
+        del os.environ['PET_SHUTDOWN_TIMEOUT']
+        os.environ['TORCH_ELASTIC_SHUTDOWN_TIMEOUT'] = '70'  # a caller's own, before ours
+        _torchrun.apply_defaults()
+        assert launch_config().shutdown_timeout == 70
+        # this torch has the option, so the agent is left as it is
+        from torch.distributed.elastic.agent.server.local_elastic_agent import \
+            LocalElasticAgent
+        assert not _torchrun.lengthen_signal_shutdown(LocalElasticAgent)
+
+
+def test_a_torchrun_without_the_signals_option_still_passes_sigusr1_on(monkeypatch):
+    """torch 2.6's torchrun has no --signals-to-handle and died of SIGUSR1 (status -10, the
+    workers never told; measured 2026-11-30). There the launcher gives SIGUSR1 torchrun's own
+    handler for SIGTERM: it raises SignalException(SIGUSR1), which the agent answers by stopping
+    the workers with that signal. Here on a LaunchConfig without the option; on torch 2.6.0 the
+    end-to-end test above gives 75 with it (-10 without)."""
+    import dataclasses
+    import signal
+
+    from torch.distributed.elastic.multiprocessing import api
+    from torch.distributed.launcher import api as launcher_api
+
+    from tools import _torchrun
+
+    @dataclasses.dataclass
+    class OldLaunchConfig:  # torch 2.6's fields, as far as the check reads them
+        min_nodes: int = 1
+    monkeypatch.setattr(launcher_api, 'LaunchConfig', OldLaunchConfig)
+    before = signal.getsignal(signal.SIGUSR1)
+    try:
+        assert _torchrun.handle_sigusr1()
+        assert signal.getsignal(signal.SIGUSR1) is api._terminate_process_handler
+        with pytest.raises(api.SignalException) as raised:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            time.sleep(1)  # the handler runs at the next bytecode
+        assert raised.value.sigval == signal.SIGUSR1
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+    monkeypatch.undo()
+    if 'signals_to_handle' in launcher_api.LaunchConfig.__dataclass_fields__:
+        assert not _torchrun.handle_sigusr1()  # this torch passes it on itself
 
 
 def test_an_older_torchrun_waits_as_long_after_a_signal_only(monkeypatch):

@@ -6,9 +6,11 @@
   torchrun handles SIGTERM, SIGINT, SIGHUP and SIGQUIT (it sends the same signal to the workers)
   but not SIGUSR1, whose default action ended torchrun at once: the workers never heard of the
   preemption and went on training without a launcher. The list is torchrun's
-  `--signals-to-handle` (torch >= 2.11 at least; older torchrun has no such option and still
-  dies of SIGUSR1); its environment default PET_SIGNALS_TO_HANDLE is set here unless the
-  caller set it, and the option given on the command line wins.
+  `--signals-to-handle` (torch >= 2.11 at least); its environment default
+  PET_SIGNALS_TO_HANDLE is set here unless the caller set it, and the option given on the
+  command line wins. An older torchrun has no such option (torch 2.6 died of SIGUSR1, status
+  -10, measured 2026-11-30): there `handle_sigusr1` gives SIGUSR1 torchrun's own handler for
+  the other four, which passes it on the same way.
 - Exit status 75 when the run was preempted. torchrun turns any failed worker, and its own
   signal, into status 1, so a script that requeues on 75 (as tools/slurm_train.sh does) could
   not tell a preemption from a crash. PreemptionCheckpointHook appends to the file named by
@@ -60,6 +62,22 @@ def apply_defaults():
     the workers after one, unless the caller set them."""
     os.environ.setdefault('PET_SIGNALS_TO_HANDLE', HANDLED)
     os.environ.setdefault('TORCH_ELASTIC_SHUTDOWN_TIMEOUT', str(SHUTDOWN_TIMEOUT_S))
+
+
+def handle_sigusr1():
+    """On a torchrun without `--signals-to-handle`: treat SIGUSR1 as torchrun treats SIGTERM.
+    Its handler raises SignalException in the agent, whose run() then stops the workers with
+    that same signal (`_shutdown(e.sigval)`: PContext.close sends it, waits, then SIGKILLs).
+    The workers do not inherit the handler (they are started with exec). Returns whether it
+    installed the handler (False where torchrun passes SIGUSR1 on itself)."""
+    import signal
+
+    from torch.distributed.elastic.multiprocessing import api
+    from torch.distributed.launcher.api import LaunchConfig
+    if 'signals_to_handle' in LaunchConfig.__dataclass_fields__:
+        return False
+    signal.signal(signal.SIGUSR1, api._terminate_process_handler)
+    return True
 
 
 def shutdown_timeout():
@@ -136,6 +154,7 @@ def main(argv=None):
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
     apply_defaults()
+    handle_sigusr1()
     lengthen_signal_shutdown()
     agree_attempt_names()
     # when this launch began: a restarted worker resumes only from checkpoints written since

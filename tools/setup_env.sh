@@ -59,6 +59,8 @@ die() { echo "[setup] ERROR: $*" >&2; exit 1; }
 # ---- the virtual environment ------------------------------------------------------------------
 if [ "$SYSTEM_TORCH" = 1 ]; then
   "$PYTHON" -c 'import torch' 2>/dev/null || die "--system-torch: '$PYTHON' cannot import torch (set PYTHON=...)"
+  # the oldest torch mimco_mm runs on, before anything is installed on top of this one
+  "$PYTHON" mimco_mm/torch_check.py || exit 1
   if [ ! -x "$VENV/bin/python" ]; then
     log "creating $VENV on top of $PYTHON (torch $("$PYTHON" -c 'import torch; print(torch.__version__)'))"
     "$PYTHON" -m venv --system-site-packages "$VENV" 2>/dev/null \
