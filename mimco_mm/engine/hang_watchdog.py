@@ -15,8 +15,10 @@ process writes "Timeout (H:MM:SS)!" and every thread's Python stack to its stder
 Slurm and torchrun collect per task), and does so again after each further period. Each rank's
 dump shows where it waits: on its loader's queue, inside an all-reduce, in a file read. With
 `exit=True` the process then ends with status 1 (faulthandler's `_exit(1)`), so a scheduler job
-stops instead of idling to its time limit. The work since the last checkpoint is lost, and so is
-a requeue: tools/slurm_train.sh requeues only on 75.
+stops instead of idling to its time limit. The work since the last checkpoint is lost; the
+failed step is restarted from that checkpoint by `MAX_RESTARTS=N tools/slurm_train.sh` (which
+passes --hang-exit) or `torchrun --max-restarts`, not requeued (tools/slurm_train.sh requeues
+only on 75).
 
 The default of 30 minutes is well above the longest stretch without a finished iteration in
 our configs: the first iteration (workers starting, torch.compile), a checkpoint write,
