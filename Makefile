@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo clean-venv wheelhouse offline-install-check gpu-rehearsal
+.PHONY: setup test demo clean-venv wheelhouse offline-install-check gpu-rehearsal torch-floor
 
 setup:  ## create or update .venv with the pinned stack (mmcv wheel cached in ~/.cache/mimco_mm)
 	VENV=$(abspath $(VENV)) bash tools/setup_env.sh
@@ -31,3 +31,7 @@ offline-install-check:  ## the full offline install end to end (several GB, ~10 
 gpu-rehearsal:  ## gpu_check.sh against a CPU stand-in of the GPU node (Python 3.12, its torch; ~5 GB once, ~10 min; not part of `make test`)
 	@test -n "$(DIR)" || { echo "usage: make gpu-rehearsal DIR=<folder>"; exit 2; }
 	bash tools/install/gpu_rehearsal.sh $(DIR)
+
+torch-floor:  ## the pre-training tests on the oldest supported torch (2.6.0), installed with --system-torch (~6 GB once, ~10 min; not part of `make test`)
+	@test -n "$(DIR)" || { echo "usage: make torch-floor DIR=<folder>"; exit 2; }
+	bash tools/install/torch_floor.sh $(DIR)
