@@ -65,6 +65,17 @@ def test_a_busy_gpu_is_more_than_a_cuda_context_in_use():
     assert '| 1 | node0 | 1 | cuda:1 | NVIDIA H200 | 7.1 of 139.8 | - | 32 |' in text
 
 
+def test_gpu_memory_is_measured_again_while_it_looks_busy():
+    """The preflight before a restart may come while the failed attempt's memory is still on its
+    way back to the driver: measured again until it is free, or until the time is up."""
+    gib = 2 ** 30
+    readings = iter([(80 * gib, 140 * gib), (100 * gib, 140 * gib), (139.5 * gib, 140 * gib)])
+    assert check_dist.gpu_memory_in_use(lambda index: next(readings), 0, poll_s=0) == (0.5, 140)
+    held = check_dist.gpu_memory_in_use(lambda index: (70 * gib, 140 * gib), 0, settle_s=0.05,
+                                        poll_s=0.01)
+    assert held == (70, 140)
+
+
 def test_mixed_devices_are_an_error_and_too_many_workers_a_warning():
     facts = healthy()
     facts[3].update(device='cpu', gpu=None, gpu_uuid=None)

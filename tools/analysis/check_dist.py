@@ -61,6 +61,26 @@ def listing_digest(root, limit=100_000):
                 sha256=hashlib.sha256('\n'.join(names).encode()).hexdigest()[:16])
 
 
+def busy(used_gib, total_gib):
+    """Whether that much memory in use, before a process allocates anything, is another
+    process's."""
+    return used_gib > max(BUSY_GPU_GIB, BUSY_GPU_SHARE * total_gib)
+
+
+def gpu_memory_in_use(mem_get_info, index, settle_s=20.0, poll_s=2.0):
+    """(GiB in use, GiB in all) of GPU `index` before this process allocates anything: other
+    processes' memory, and this process's CUDA context (a few hundred MiB). While that looks
+    busy, measured again for up to `settle_s`: right after a failed attempt (the preflight
+    before a restart) its processes' memory may still be on its way back to the driver."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        free, total = mem_get_info(index)
+        used, total = round((total - free) / 2 ** 30, 2), round(total / 2 ** 30, 2)
+        if not busy(used, total) or time.monotonic() >= deadline:
+            return used, total
+        time.sleep(poll_s)
+
+
 def local_facts(data_root=None):
     """What this process runs on and with (JSON-serialisable)."""
     import torch
@@ -74,13 +94,10 @@ def local_facts(data_root=None):
     if torch.cuda.is_available():
         index = torch.cuda.current_device()
         props = torch.cuda.get_device_properties(index)
-        # before this process allocates anything: what is in use is other processes' (and
-        # this process's CUDA context, a few hundred MiB)
-        free, total = torch.cuda.mem_get_info(index)
+        used, total = gpu_memory_in_use(torch.cuda.mem_get_info, index)
         facts.update(device=f'cuda:{index}', gpu=props.name,
                      gpu_uuid=str(getattr(props, 'uuid', '')) or f'{facts["host"]}:{index}',
-                     gpu_used_gib=round((total - free) / 2 ** 30, 2),
-                     gpu_total_gib=round(total / 2 ** 30, 2))
+                     gpu_used_gib=used, gpu_total_gib=total)
     commit, dirty = git_state()
     facts['versions'] = dict(versions(), commit=commit, dirty=dirty)
     facts['data'] = None if data_root is None else listing_digest(data_root)
@@ -106,7 +123,7 @@ def find_problems(facts, data_root=None, work_dir=None, num_workers=None):
                           f'check CUDA_VISIBLE_DEVICES and --nproc_per_node')
     for r in ranks:
         used, total = facts[r].get('gpu_used_gib'), facts[r].get('gpu_total_gib')
-        if used is not None and used > max(BUSY_GPU_GIB, BUSY_GPU_SHARE * total):
+        if used is not None and busy(used, total):
             errors.append(f'rank {r}: {used:g} of {total:g} GiB of {facts[r]["device"]} on '
                           f'{facts[r]["host"]} are in use before training starts: another '
                           f'process holds that GPU (one of a failed attempt that did not end, '
