@@ -32,6 +32,7 @@ gpu-rehearsal:  ## gpu_check.sh against a CPU stand-in of the GPU node (Python 3
 	@test -n "$(DIR)" || { echo "usage: make gpu-rehearsal DIR=<folder>"; exit 2; }
 	bash tools/install/gpu_rehearsal.sh $(DIR)
 
-torch-floor:  ## the pre-training tests on the oldest supported torch (2.6.0), installed with --system-torch (~6 GB once, ~10 min; not part of `make test`)
-	@test -n "$(DIR)" || { echo "usage: make torch-floor DIR=<folder>"; exit 2; }
-	bash tools/install/torch_floor.sh $(DIR)
+FLOOR_ARGS ?=
+torch-floor:  ## the pre-training tests on the oldest supported torch (2.6.0), installed with --system-torch (~6 GB once, ~10 min; not part of `make test`; FLOOR_ARGS="--python python3.10")
+	@test -n "$(DIR)" || { echo "usage: make torch-floor DIR=<folder> [FLOOR_ARGS=...]"; exit 2; }
+	bash tools/install/torch_floor.sh $(DIR) $(FLOOR_ARGS)

@@ -4,19 +4,23 @@
 # `tools/setup_env.sh --system-torch --only pretrain --no-ops` on top of it in DIR/venv, then the
 # pre-training tests such a venv can run (those that need no mmdet, mmseg, timm or safetensors).
 #
-#   tools/install/torch_floor.sh DIR [--torch 2.6.0 --torchvision 0.21.0] [pytest args]
+#   tools/install/torch_floor.sh DIR [--python PY] [--torch 2.6.0 --torchvision 0.21.0]
+#                                [pytest args]
+#
+# --python: the cluster's interpreter (default python3), e.g. a Python 3.10, setup.py's floor.
 #
 # Exit 0 only when every selected test passed. About 10 min on 2 cores once DIR/cluster exists.
 # Run by hand before a release, and after changing anything torch-version dependent (checkpoint
 # loading, the torchrun launcher, the NaN guard): `make test` runs on the pinned torch only.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-case "${1:-}" in -h|--help|'') sed -n '2,11p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help|'') sed -n '2,14p' "$0"; exit 0 ;; esac
 DIR=$1
 shift
-TORCH=2.6.0 TORCHVISION=0.21.0 PYTEST_ARGS=()
+TORCH=2.6.0 TORCHVISION=0.21.0 PYTEST_ARGS=() CLUSTER_PY=python3
 while [ $# -gt 0 ]; do
   case "$1" in
+    --python) CLUSTER_PY=$2; shift ;;
     --torch) TORCH=$2; shift ;;
     --torchvision) TORCHVISION=$2; shift ;;
     *) PYTEST_ARGS+=("$1") ;;
@@ -26,12 +30,12 @@ done
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 CLUSTER=$DIR/cluster
-STAMP="torch $TORCH torchvision $TORCHVISION"
+STAMP="$("$CLUSTER_PY" --version) torch $TORCH torchvision $TORCHVISION"
 t0=$(date +%s)
 if [ "$(cat "$CLUSTER/.floor" 2>/dev/null)" != "$STAMP" ]; then
   echo "[floor] making the cluster's Python in $CLUSTER ($STAMP)"
   rm -rf "$CLUSTER"
-  python3 -m venv "$CLUSTER"
+  "$CLUSTER_PY" -m venv "$CLUSTER"
   # the machine's pip constraints cap torch from above only; the cap does not apply to 2.6
   "$CLUSTER/bin/pip" install -q --disable-pip-version-check "torch==$TORCH" \
     "torchvision==$TORCHVISION" numpy matplotlib opencv-python pillow
@@ -53,5 +57,5 @@ status=0
   tests/test_logreg.py tests/test_data_wait.py tests/test_losses.py tests/test_torch_check.py \
   tests/test_check_dist.py tests/test_attention_kernels.py tests/test_compile.py \
   "${PYTEST_ARGS[@]}" || status=$?
-echo "[floor] torch $TORCH: pytest status $status after $(( $(date +%s) - t0 )) s"
+echo "[floor] $STAMP: pytest status $status after $(( $(date +%s) - t0 )) s"
 exit "$status"
