@@ -21,17 +21,17 @@ def test_versions_from_the_floor_on_pass_and_older_ones_are_named():
         assert 'without --system-torch' in problem
 
 
-def _old_torch(tmp_path):
-    """A folder whose `torch` is a stand-in of torch 2.5.1 (what the import and setup see)."""
+def _old_torch(tmp_path, *paths):
+    """The environment of a Python whose `torch` is a stand-in of torch 2.5.1 (a folder of
+    tmp_path, first on PYTHONPATH, then `paths`)."""
     (tmp_path / 'torch').mkdir()
     (tmp_path / 'torch' / '__init__.py').write_text("__version__ = '2.5.1+cu124'\n")
-    return dict(os.environ, PYTHONPATH=str(tmp_path))
+    return dict(os.environ, PYTHONPATH=':'.join([str(tmp_path), *paths]))
 
 
 def test_an_old_torch_is_refused_at_import(tmp_path):
     run = subprocess.run([sys.executable, '-c', 'import mimco_mm'], cwd=ROOT, capture_output=True,
-                         text=True, env=dict(_old_torch(tmp_path),
-                                             PYTHONPATH=f'{tmp_path}:{ROOT}'), timeout=120)
+                         text=True, env=_old_torch(tmp_path, ROOT), timeout=120)
     assert run.returncode == 1
     assert 'ImportError: mimco_mm needs torch >= 2.6; this Python has torch 2.5.1+cu124' in \
         run.stderr

@@ -31,27 +31,22 @@ PREEMPTED=75
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python)}
 TRAIN_ARGS=("${@:4}")
-without_resume() {  # TRAIN_ARGS without --resume [CKPT]: a continuation takes the newest checkpoint
-  local i=0 arg next
-  KEPT_ARGS=()
-  while [ "$i" -lt "${#TRAIN_ARGS[@]}" ]; do
-    arg=${TRAIN_ARGS[i]}
-    case "$arg" in
-      --resume=*) ;;
-      --resume)  # argparse's nargs='?': the next word is its value unless it is an option
-        next=${TRAIN_ARGS[i + 1]-}
-        if [ -n "$next" ] && [ "${next#-}" = "$next" ]; then i=$((i + 1)); fi ;;
-      *) KEPT_ARGS+=("$arg") ;;
-    esac
-    i=$((i + 1))
-  done
-}
+# A continuation (a requeued job, a restarted step) takes the work dir's newest checkpoint: the
+# first start's arguments with --resume, less any --resume [CKPT] of their own (argparse would
+# take that one over ours, and train from CKPT again)
+CONTINUE_ARGS=(--resume)
+for ((i = 0; i < ${#TRAIN_ARGS[@]}; i++)); do
+  case "${TRAIN_ARGS[i]}" in
+    --resume=*) ;;
+    --resume)  # argparse's nargs='?': the next word is its value unless it is an option
+      next=${TRAIN_ARGS[i + 1]-}
+      if [ -n "$next" ] && [ "${next#-}" = "$next" ]; then i=$((i + 1)); fi ;;
+    *) CONTINUE_ARGS+=("${TRAIN_ARGS[i]}") ;;
+  esac
+done
 RUN_ARGS=("${TRAIN_ARGS[@]}")
 if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
-  # a requeued job continues from the newest checkpoint of the work dir, also when the first
-  # start was given --resume CKPT (which would otherwise win, and train from CKPT again)
-  without_resume
-  RUN_ARGS=(--resume "${KEPT_ARGS[@]}")
+  RUN_ARGS=("${CONTINUE_ARGS[@]}")
   echo "[slurm_train] restart ${SLURM_RESTART_COUNT}: resuming"
 fi
 tasks() {  # srun with the job's geometry, running "$@"
@@ -76,7 +71,7 @@ preflight() {
     exit 1
   fi
 }
-MAX_RESTARTS=${MAX_RESTARTS:-0}
+MAX_RESTARTS=${MAX_RESTARTS:-0} HANG_ARGS=()
 if ! [[ "$MAX_RESTARTS" =~ ^[0-9]+$ ]]; then
   echo "[slurm_train] MAX_RESTARTS must be a whole number, got '$MAX_RESTARTS'" >&2
   exit 2
@@ -89,7 +84,7 @@ if [ "$MAX_RESTARTS" -gt 0 ]; then
     WORK_DIR=$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" "$ROOT/tools/train.py" \
       "$CONFIG" "${TRAIN_ARGS[@]}" --print-work-dir | tail -n 1) || exit 1
   fi
-  RUN_ARGS+=(--hang-exit)
+  HANG_ARGS=(--hang-exit)
 fi
 restarts=0
 while :; do
@@ -99,7 +94,7 @@ while :; do
     mkdir -p "$WORK_DIR" && touch "$WORK_DIR/.slurm_attempt_start" || exit 1
   fi
   tasks --signal=USR1@"${SIGNAL_AHEAD:-300}" \
-      "$PYTHON" -u "$ROOT/tools/train.py" "$CONFIG" --launcher slurm "${RUN_ARGS[@]}"
+      "$PYTHON" -u "$ROOT/tools/train.py" "$CONFIG" --launcher slurm "${RUN_ARGS[@]}" "${HANG_ARGS[@]}"
   status=$?
   if [ "$status" -eq "$PREEMPTED" ] && [ -n "${SLURM_JOB_ID:-}" ] && [ "${REQUEUE:-1}" = 1 ]; then
     echo "[slurm_train] checkpoint written on a preemption signal: requeueing job $SLURM_JOB_ID"
@@ -108,18 +103,17 @@ while :; do
   if [ "$status" -eq 0 ] || [ "$status" -eq "$PREEMPTED" ] || [ "$MAX_RESTARTS" -eq 0 ]; then
     exit "$status"
   fi
-  newest=$(find "$WORK_DIR" -maxdepth 1 -name '*.pth' -newer "$WORK_DIR/.slurm_attempt_start" \
-    -printf '%T@ %f\n' 2>/dev/null | sort -n | tail -n 1 | cut -d' ' -f2-)
   if [ "$restarts" -ge "$MAX_RESTARTS" ]; then
     echo "[slurm_train] the training step failed (status $status) and all $MAX_RESTARTS restarts are used: stopping" >&2
     exit "$status"
   fi
+  newest=$(find "$WORK_DIR" -maxdepth 1 -name '*.pth' -newer "$WORK_DIR/.slurm_attempt_start" \
+    -printf '%T@ %f\n' 2>/dev/null | sort -n | tail -n 1 | cut -d' ' -f2-)
   if [ -z "$newest" ]; then
     echo "[slurm_train] the training step failed (status $status) before writing any checkpoint in $WORK_DIR: not restarting (the failure would likely come back; see the log above)" >&2
     exit "$status"
   fi
   restarts=$((restarts + 1))
   echo "[slurm_train] the training step failed (status $status) after writing $newest: restart $restarts of $MAX_RESTARTS, resuming" >&2
-  without_resume
-  RUN_ARGS=(--resume "${KEPT_ARGS[@]}" --hang-exit)
+  RUN_ARGS=("${CONTINUE_ARGS[@]}")
 done
