@@ -92,8 +92,8 @@ def _training_fields(cfg, runner):
 
 # Keys that say where a run reads and writes, and how it was started, not what it computes: left
 # out of config_sha256, so that one recipe has one hash in any work dir, on any mount of the
-# data, fresh or resumed (what the data is, `data` records). A run's work dir used to change
-# the hash, and compare_runs.py then marked every two runs of the same recipe "config differs".
+# data, fresh or resumed (what the data is, `data` records); otherwise compare_runs.py would mark
+# every two runs of the same recipe "config differs".
 RUN_KEYS = ('work_dir', 'launcher', 'resume', 'experiment_name', 'visualizer')
 DATA_LOCATION_KEYS = ('data_root', 'data_prefix', 'ann_file')
 

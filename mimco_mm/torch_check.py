@@ -9,9 +9,9 @@ torch 2.6 is the floor, for two things older releases lack:
   refuses to do;
 - NonFiniteGuardHook, in every training config, computes the gradient norm with
   `torch.nn.utils.get_total_norm`.
-Measured on 2026-11-30 on this CPU machine: on torch 2.5.1 the install went through and said ok,
-then every run failed at its first checkpoint load or first optimizer step (AttributeError); on
-2.6.0 the same tests pass. Without this check that was how a node with an older torch found out.
+On torch 2.5.1 an install goes through and says ok, then every run fails at its first checkpoint
+load or first optimizer step (AttributeError); on 2.6.0 the same tests pass. This check names the
+problem before anything is installed.
 
 Stdlib only: setup runs this file as a script with the cluster's Python, before mmengine exists
 there (`python mimco_mm/torch_check.py`: exit 1 with the reason when that torch is too old).

@@ -93,7 +93,7 @@ def test_dead_key_is_an_error(tmp_path):
 def test_every_training_config_has_the_long_run_safety(path):
     """Every config that trains (pre-training and every downstream benchmark) guards against NaN,
     checkpoints on preemption and every <= 30 min, and resumes those checkpoints exactly
-    (README "Long runs")."""
+    (docs/long_runs.md "Long runs")."""
     cfg = load_config(path)
     if 'optim_wrapper' not in cfg or 'train_dataloader' not in cfg:
         return  # k-NN / retrieval: nothing is trained

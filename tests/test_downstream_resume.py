@@ -1,4 +1,4 @@
-"""Downstream runs survive preemption too (README "Long runs"): the COCO / ADE20K / fine-tune /
+"""Downstream runs survive preemption too (docs/long_runs.md "Long runs"): the COCO / ADE20K / fine-tune /
 linear configs checkpoint on SIGUSR1 and every 20 minutes, and `--resume` continues them bit for
 bit, mid-epoch and mid-stream included, without loading the data already trained on; a signal
 during validation stops it, and the resumed run validates first."""

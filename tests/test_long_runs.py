@@ -1,4 +1,4 @@
-"""Long runs survive (README "Long runs"): exact resume at an epoch boundary and mid-epoch for
+"""Long runs survive (docs/long_runs.md "Long runs"): exact resume at an epoch boundary and mid-epoch for
 MimCo and MoCo v3 stage 1, SIGTERM save-and-exit then resume (also under srun and torchrun),
 kill -9 at any moment, and non-finite steps that never reach the weights or a checkpoint."""
 import glob

@@ -1,4 +1,4 @@
-"""Benchmark configs hold the values of the reference they cite (README "Downstream transfer")."""
+"""Benchmark configs hold the values of the reference they cite (docs/transfer.md "Protocols, value by value")."""
 import os.path as osp
 
 import pytest
@@ -66,13 +66,13 @@ def test_every_benchmark_config_holds_its_references_values(config, differences,
     assert cites in header, f'{config}: its header does not name its reference ({cites})'
 
 
-def test_every_benchmark_config_has_a_protocol_entry_and_readme_shows_the_table():
+def test_every_benchmark_config_has_a_protocol_entry_and_the_docs_show_the_table():
     import glob
     listed = {p[0] for p in PROTOCOLS}
     on_disk = {osp.basename(p) for p in glob.glob(osp.join(BENCHMARKS, '*.py'))
                if '_cpu' not in p}
     assert on_disk == listed, f'no protocol entry: {sorted(on_disk - listed)}; ' \
         f'entry without config: {sorted(listed - on_disk)}'
-    readme = open(osp.join(ROOT, 'README.md')).read()
-    assert markdown() in readme, 'README protocol table is stale: paste ' \
+    page = open(osp.join(ROOT, 'docs', 'transfer.md')).read()
+    assert markdown() in page, 'the protocol table in docs/transfer.md is stale: paste ' \
         '`python -m mimco_mm.benchmark.protocols` into it'

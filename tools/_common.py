@@ -120,7 +120,7 @@ def run_process(main):
     created takes the GIL. A thread that asks for the GIL while the interpreter finalizes is
     ended by Python inside a C++ destructor, and the process aborts ("terminate called without
     an active exception", SIGABRT): a finished run, or a preempted one that must exit with 75 to
-    be requeued, is reported as failed (README "The exit of a distributed process"). What a
+    be requeued, is reported as failed (docs/long_runs.md "The exit of a distributed process"). What a
     normal exit does before that teardown still happens here: other threads are joined, atexit
     handlers run (logging flushed, dataloader workers stopped), stdout and stderr are flushed.
     Without a process group: a plain exit."""

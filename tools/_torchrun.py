@@ -1,5 +1,5 @@
-"""torchrun, as tools/dist_launch.sh runs it, with changes for preemption and restarts (README
-"Preemption under torchrun", "Restarts by torchrun"):
+"""torchrun, as tools/dist_launch.sh runs it, with changes for preemption and restarts (docs/long_runs.md
+"Preemption", "Restarts"):
 
 - SIGUSR1 is among the signals torchrun passes on to its workers. torchrun starts every worker
   in a session of its own, so a signal to the job's process group reaches torchrun only, and
@@ -8,8 +8,8 @@
   preemption and went on training without a launcher. The list is torchrun's
   `--signals-to-handle` (torch >= 2.11 at least); its environment default
   PET_SIGNALS_TO_HANDLE is set here unless the caller set it, and the option given on the
-  command line wins. An older torchrun has no such option (torch 2.6 died of SIGUSR1, status
-  -10, measured 2026-11-30): there `handle_sigusr1` gives SIGUSR1 torchrun's own handler for
+  command line wins. An older torchrun has no such option (torch 2.6 dies of SIGUSR1, status
+  -10): there `handle_sigusr1` gives SIGUSR1 torchrun's own handler for
   the other four, which passes it on the same way.
 - Exit status 75 when the run was preempted. torchrun turns any failed worker, and its own
   signal, into status 1, so a script that requeues on 75 (as tools/slurm_train.sh does) could

@@ -12,8 +12,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python)}
 # torchrun through tools/_torchrun.py: it passes SIGUSR1 on to the workers, gives them 240 s
 # (not 30) to write their checkpoint after a signal, exits 75 when a training run was
-# preempted (README "Preemption under torchrun"), and gives the workers of every node one name
-# for their attempt (README "Restarts by torchrun")
+# preempted (docs/long_runs.md "Preemption"), and gives the workers of every node one name
+# for their attempt (docs/long_runs.md "Restarts")
 case "${RDZV_BACKEND:-static}" in
     static) RDZV=(--node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}"
                   --master_port="${PORT:-29500}") ;;

@@ -10,7 +10,7 @@
 # Run it inside sbatch (e.g. `sbatch --requeue -N1 --wrap "tools/slurm_train.sh ..."`) for the
 # requeue; under a bare srun it only saves and exits. --kill-on-bad-exit=1 ends the step when one
 # task fails; it also SIGTERMs the other tasks once the first exits with 75, which they ignore
-# from the checkpoint on, so srun still returns 75 (README "The requeue needs every task's 75").
+# from the checkpoint on, so srun still returns 75 (docs/long_runs.md "Preemption").
 #
 # Preflight: before training (also after each requeue, which may land on other nodes) the same
 # tasks run tools/analysis/check_dist.py: a shared GPU, another environment on some node, a work

@@ -123,8 +123,8 @@ def batch_lr_warning(cfg, world_size=None):
             f'{base} this config\'s lr was set for, and auto-scaling is off: results will not be '
             f'comparable to the recipe. Pass --auto-scale-lr (lr x {effective}/{base}) or set '
             f'train_dataloader.batch_size={base // world_size if base % world_size == 0 else "?"}'
-            f' (MimCo on fewer GPUs than that fits: with model.micro_batches, README "Fewer GPUs, '
-            f'the same recipe").')
+            f' (MimCo on fewer GPUs than that fits: with model.micro_batches, docs/pretrain.md '
+            f'"Fewer GPUs: micro-batches").')
 
 
 def main(argv=None):

@@ -1,5 +1,5 @@
 # What every training config (pre-training and every downstream benchmark) does to survive a
-# long run (README "Long runs"):
+# long run (docs/long_runs.md "Long runs"):
 # - NonFiniteGuardHook: a NaN / Inf step is skipped; 3 in a row stop the run with the last good
 #   checkpoint named (mimco_mm/engine/nonfinite_guard.py);
 # - PreemptionCheckpointHook: a resumable iter_N.pth every 20 minutes of training (2 kept) and on

@@ -5,7 +5,7 @@
 # epochs + cosine, clip 3.0; one crop (scale 0.67-1) + flip; SimMIM block mask 32 px at 0.6;
 # patch InfoNCE (same-image negatives, tau 0.2) + image InfoNCE (global-batch negatives, tau 0.2),
 # weights 1 : 1. Everything beyond "ViT-S, MoCo v3 teacher, 100 epochs, two contrastive losses"
-# is our assumption (README, "Assumptions"); each has a file in ablations/.
+# is our assumption (docs/method.md "Assumptions"); each has a file in ablations/.
 #
 #   tools/dist_train.sh configs/mimco/vit-s_100e.py 8 \
 #       --cfg-options model.teacher.checkpoint=work_dirs/mocov3/vit-s_300e/epoch_300.pth

@@ -1,5 +1,5 @@
-# MimCo ViT-S/16 on ONE GPU with the update of vit-s_100e.py on 8 (README "Fewer GPUs, the same
-# recipe"): the loader gives the whole batch of 2048 per step, the student takes it in 8
+# MimCo ViT-S/16 on ONE GPU with the update of vit-s_100e.py on 8 (docs/pretrain.md
+# "Fewer GPUs: micro-batches"): the loader gives the whole batch of 2048 per step, the student takes it in 8
 # micro-batches of 256 (strided like 8 ranks), the image loss keeps its 2047 negatives and
 # BatchNorm its groups of 256, one optimizer step per 2048 images
 # (mimco_mm/models/micro_batches.py).

@@ -1,7 +1,7 @@
 """The protocol of every benchmark config, value by value, with the reference it follows.
 
 `tests/test_protocols.py` loads each config and checks every value listed here, checks that the
-config's header names its reference, and that README's protocol table is this table
+config's header names its reference, and that docs/transfer.md's protocol table is this table
 (`python -m mimco_mm.benchmark.protocols` prints it). A config that departs from its reference
 says so in its header; the values here are what the config must hold.
 """
@@ -108,7 +108,7 @@ def _short(path):
 
 
 def markdown():
-    """README's protocol table."""
+    """The protocol table of docs/transfer.md."""
     lines = ['| config (`configs/benchmarks/`) | task | reference | known differences | values the '
              'tests pin |', '|---|---|---|---|---|']
     for config, differences, task, reference, _, values in PROTOCOLS:

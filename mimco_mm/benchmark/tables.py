@@ -34,7 +34,7 @@ COLUMNS = [
 ]
 MISSING = '–'
 
-# What each trained downstream protocol prescribes (configs/benchmarks, README): a run that used
+# What each trained downstream protocol prescribes (configs/benchmarks, docs/transfer.md): a run that used
 # a shorter schedule is marked in its row, so that it is never read as the published protocol.
 PROTOCOL_SCHEDULE = {'ft': ('max_epochs', {'ViT-S/16': 200, 'ViT-B/16': 100}),
                      'linear': ('max_epochs', 90), 'coco': ('max_epochs', 12),

@@ -1,4 +1,4 @@
-"""The fixes the pinned stack needs (DESIGN.md section 4), one module each, applied once on
+"""The fixes the pinned stack needs (docs/stack_fixes.md), one module each, applied once on
 `import mimco_mm`. Each keeps the patched function's name, signature and behaviour for every case
 it does not fix.
 

@@ -8,7 +8,7 @@ there under the same key names in every attempt. After a restart, rank 0 can the
 rank 1's address from the failed attempt before rank 1 has published its new one, and connect to
 a port nobody listens on any more. Gloo's "connectFullMesh failed ... Connection refused" follows
 (NCCL reads a stale unique id the same way, pytorch/pytorch#135712), and the restart that was
-meant to recover the run ends it. Measured 2026-11-30 with 2 gloo processes and one restart:
+meant to recover the run ends it. Measured with 2 gloo processes and one restart:
 2 of 4 single-node restarts failed like this, all of them when the restarted rank 1 started 3 s
 late, and every two-node c10d restart.
 

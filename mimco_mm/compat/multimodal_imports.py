@@ -7,7 +7,7 @@ modules import names that transformers has since removed (`apply_chunking_to_for
 after 4.55); BLIP's language model hides the ImportError behind a bare `except:` and then fails
 with `TypeError: NoneType takes no arguments`, which mmdet's and mmseg's `try: import mmpretrain`
 guards do not catch. mmdet brings pycocotools, and GPU images bring transformers (the H200 node's
-has 5.17): Mask R-CNN and UPerNet could not even be imported there (stack_compat.md section 9).
+has 5.17): without this fix Mask R-CNN and UPerNet cannot even be imported there.
 
 Fix: before mmpretrain's models and datasets are first imported, every name those multimodal
 modules import from transformers at import time is looked up (read from mmpretrain's own source).

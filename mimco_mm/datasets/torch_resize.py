@@ -1,5 +1,5 @@
 """Pillow's antialiased resize, computed by torch's uint8 kernels: the same image, several times
-faster (the crop's resize is the largest cost of the stage-2 data pipeline, README "Speed").
+faster (the crop's resize is the largest cost of the stage-2 data pipeline, docs/speed.md "2-core CPU (this project's CI machine)").
 
 Pillow widens its filter by the scale factor when it shrinks (antialiasing: a 400 -> 224 shrink
 averages the pixels it drops), which cv2's INTER_CUBIC does not do. torch's

@@ -1,7 +1,7 @@
 """`NonFiniteGuardHook`: a NaN / Inf loss or gradient never reaches the weights or a checkpoint.
 
-One bad batch, or a bf16 / fp16 overflow, used to turn the CLS token and position embedding into
-NaN and every later checkpoint with them (MAE, iBOT and DINO trackers are full of such reports).
+Without it, one bad batch, or a bf16 / fp16 overflow, turns the CLS token and position embedding
+into NaN and every later checkpoint with them (MAE, iBOT and DINO trackers are full of such reports).
 With the guard:
 
 - each optimizer step first checks the loss (every process's, all-reduced) and the total

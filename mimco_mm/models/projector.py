@@ -42,7 +42,7 @@ class ProjectionMatrix(nn.Module):
     """`x @ proj` with a bias-free (in, out) matrix stored as `proj`: CLIP's image projection
     (OpenAI / open_clip `visual.proj`), as a neck: takes and returns a tuple, like
     mmpretrain's necks. mmpretrain's own `CLIPProjection` is registered only when
-    `transformers` is installed, which breaks mmdet (DESIGN.md), hence this one.
+    `transformers` is installed, which breaks mmdet (docs/stack_fixes.md), hence this one.
 
     Args:
         in_channels: backbone width (768 for ViT-B/16).

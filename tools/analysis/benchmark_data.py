@@ -9,7 +9,7 @@ of ImageNet-like size (mean 500 x 375, +-25 %, smooth content so that files and 
 photo-like; tools/analysis/check_training.py writes them) in this process with one torch thread,
 as a DataLoader worker does. Reported per config and decode backend: images/s per worker, the
 time of each transform, and how many workers (= CPU cores) one GPU needs at --gpu-images-per-s
-(default: ViT-S MimCo on an H200 at batch 256, tools/analysis/gpu_check.sh, 2026-11-26).
+(default: ViT-S MimCo on an H200 at batch 256, docs/speed.md).
 Medians of three passes; the first pass over the files is discarded (page cache).
 
 --loader-workers N ... also measures the whole DataLoader the config builds (its batch size,

@@ -128,11 +128,11 @@ stage train 600 "$PY" tools/analysis/check_training.py configs/mimco/vit-s_100e.
   --work-dir /tmp/mimco_check_training --json "$OUT_DIR/train.json"
 [ -f "$OUT_DIR/train.log" ] && tail -3 "$OUT_DIR/train.log" | sed 's/^/    /' >> "$SUMMARY"
 # the same 200 iterations on the reference H200 (same generated data, seeds and batch 256):
-# informative, not a failed stage (another GPU or torch moves bf16 results a little, and since
-# that run the crop is resized by torch's kernels: Pillow's image to +-1 level)
+# informative, not a failed stage (another GPU or torch moves bf16 results a little, and the
+# reference run resized its crops with Pillow, ours with torch's kernels: +-1 level)
 REF=docs/gpu_check/2026-11-26_nvidia-h200/train_one_epoch_log.txt
 if [ "$BATCH" = 256 ] && [ "$ITERS" = 200 ] && [ -f "$REF" ] && [ -f "$OUT_DIR/train.log" ]; then
-  { echo "    loss curve vs the 2026-11-26 H200 run:"
+  { echo "    loss curve vs the reference H200 run ($REF):"
     "$PY" tools/analysis/compare_runs.py "$OUT_DIR/train.log" "$REF" \
       --keys loss loss_patch loss_img 2>&1 | sed 's/^/    /'; } >> "$SUMMARY"
 fi

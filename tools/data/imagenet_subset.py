@@ -1,5 +1,5 @@
 """Write the annotation files of an ImageNet class subset (ImageNet-100 by default) from
-mmpretrain's full ImageNet ones, for small-budget runs of every config (README "Small budgets").
+mmpretrain's full ImageNet ones, for small-budget runs of every config (docs/pretrain.md "Other lengths, and ImageNet-100").
 
     python tools/data/imagenet_subset.py data/imagenet [--classes imagenet100 | FILE]
         [--name in100]

@@ -6,10 +6,10 @@
 #   tools/install/gpu_rehearsal.sh DIR [--python PY] [--torch 2.11.0 --torchvision 0.26.0]
 #                                      [--only 'STAGES']
 #
-# 1. DIR/node: the node's image as seen on 2026-11-26 (Python 3.12, torch 2.11 CUDA build from
+# 1. DIR/node: the GPU node's image (Python 3.12, torch 2.11 CUDA build from
 #    PyPI, transformers, numpy / matplotlib / OpenCV / Pillow; no OpenMMLab, no pytest), itself a
 #    venv; made once (~5 GB) and reused while its versions match;
-# 2. DIR/wheels: `make wheelhouse` for that Python, as the README tells the node's users;
+# 2. DIR/wheels: `make wheelhouse` for that Python, as docs/get_started.md tells the node's users;
 # 3. gpu_check.sh from this checkout, installing from DIR/wheels with the network shut off
 #    (--offline), every stage a CPU can run at CPU size (batch 8, 20 iterations; stages that only
 #    mean something on a GPU or take hours on 2 cores are left out: --only overrides), with
@@ -22,7 +22,7 @@ shift
 NODE_PY= TORCH=2.11.0 TORCHVISION=0.26.0
 # left out by default: bench_vit-b (the ViT-S stage's code with other configs; ~4 min here, near
 # its 300 s limit), train_1gpu (2048 images per step), bench_logreg (ImageNet's size), the compile
-# stages (minutes of compiling on 2 cores; compile ran on the H200 on 2026-11-26)
+# stages (minutes of compiling on 2 cores; the H200 runs of docs/gpu_check/ cover it)
 STAGES='cuda_tests bench_vit-s train train_phases_* data data_mocov3 dist_check'
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -62,7 +62,7 @@ fi
 print("[rehearsal] node: Python", sys.version.split()[0], "torch", torch.__version__,
       "transformers", transformers.__version__)'
 
-# 2. the wheelhouse, as README's "GPU node" section builds it
+# 2. the wheelhouse, as docs/get_started.md builds it
 rm -rf "$DIR/wheels"
 make -C "$ROOT" --no-print-directory wheelhouse DIR="$DIR/wheels" WHEELHOUSE_ARGS="--only \
 pretrain --system-torch --python-version $PYVER --exclude 'numpy matplotlib opencv-python pillow'" \

@@ -1,7 +1,7 @@
 # Stage-2 data (MimCo and its SimMIM control share it, so the comparison is fair):
 # one light crop per image, the same crop for the (unmasked) teacher and the (masked) student.
 # Crop scale (0.67, 1) and 32-px mask blocks at ratio 0.6 follow SimMIM's recipe; the MimCo paper
-# does not state its values (assumption, see README).
+# does not state its values (assumption, docs/method.md "Assumptions").
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
 img_size = 224
@@ -17,7 +17,7 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     # = RandomResizedCrop(backend='pillow') (SimMIM / MAE: antialiased bicubic), the resize on
     # torch's uint8 kernels: the same image to +-1 level, 1.9x the images per worker
-    # (mimco_mm/datasets/torch_resize.py, README "Speed")
+    # (mimco_mm/datasets/torch_resize.py, docs/speed.md "2-core CPU (this project's CI machine)")
     dict(type='TorchRandomResizedCrop', scale=img_size, crop_ratio_range=(0.67, 1.0),
          interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5),

@@ -1,5 +1,5 @@
 # Stage-1 data: the two asymmetric views of mmpretrain's MoCo v3 and BYOL recipes, value for value,
-# with two transforms swapped for faster ones that compute the same images (README "Speed";
+# with two transforms swapped for faster ones that compute the same images (docs/speed.md "2-core CPU (this project's CI machine)";
 # tests/test_lut_grayscale.py checks both recipes against mmpretrain's):
 # - TorchRandomResizedCrop = RandomResizedCrop(backend='pillow'): the same crop draws, Pillow's
 #   antialiased resize on torch's uint8 kernels (+-1 level);

@@ -1,7 +1,7 @@
 # Stage-2 schedule of the CPU variants (MimCo and its SimMIM control alike): cpu_tiny.py with
 # lr 3e-3 (on MNIST-5k MimCo k-NN went from 46.9 at 1e-3 to 52.2), and the student's k-NN
-# top-1 and a logistic regression's logged during training (KNNMonitorHook, README "The
-# method"): bank = the training folder's train/, queries = its val/ (data_root None = the
+# top-1 and a logistic regression's logged during training (KNNMonitorHook, docs/method.md
+# "What is logged"): bank = the training folder's train/, queries = its val/ (data_root None = the
 # training set's), k = 20, every 3 epochs and after the last.
 _base_ = ['./cpu_tiny.py', '../datasets/folder_tiny_cls.py']
 
