@@ -2,14 +2,15 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+TEST_WORKERS ?= auto
 
 .PHONY: setup test demo clean-venv wheelhouse offline-install-check gpu-rehearsal torch-floor
 
 setup:  ## create or update .venv with the pinned stack (mmcv wheel cached in ~/.cache/mimco_mm)
 	VENV=$(abspath $(VENV)) bash tools/setup_env.sh
 
-test: setup  ## the whole CPU test suite; exits non-zero on failure and on "no tests collected"
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+test: setup  ## the whole CPU test suite on every core (TEST_WORKERS=auto); exits non-zero on failure and on "no tests collected"
+	$(PY) -m pytest tests -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,9 +1,11 @@
-"""tools/transfer.sh runs the downstream jobs of one checkpoint into work_dirs/<name>/<task>/."""
+"""tools/transfer.sh (tools/transfer.py) runs the downstream jobs of one checkpoint into work_dirs/<name>/<task>/."""
 import json
 import os
 import signal
 import subprocess
 import sys
+
+import pytest
 
 from conftest import make_image_folder
 from tools._common import ROOT
@@ -126,19 +128,53 @@ def test_missing_checkpoint_is_refused(tmp_path):
 
 
 def test_every_pre_training_arch_has_every_transfer_task():
-    """The ARCH table of tools/transfer.sh: ViT-S and ViT-B run fine-tune, linear, k-NN, COCO and
-    ADE20K, Swin-T COCO 1x / 3x and ADE20K; every config it names exists and is of that arch."""
-    import re
-    text = open(os.path.join(ROOT, 'tools', 'transfer.sh')).read()
-    table = text[text.index('case $ARCH in'):text.index('esac')]
-    blocks = dict(re.findall(r'\n\s+([\w-]+)\) CFG=\((.*?)\) ;;', table, flags=re.S))
+    """The config sets of tools/transfer.py: ViT-S and ViT-B run fine-tune, linear, k-NN, COCO
+    and ADE20K, Swin-T COCO 1x / 3x and ADE20K; every config named exists and is of that arch,
+    and every task is either trained or a frozen-feature tool's."""
+    from tools.transfer import CONFIGS, FROZEN, TRAINED
     wanted = {'vit-s': {'ft', 'linear', 'knn', 'coco', 'coco_cascade', 'ade'},
               'vit-b': {'ft', 'linear', 'knn', 'coco', 'ade'},
               'swin-t': {'coco', 'coco3x', 'ade'}}
     for arch, needed in wanted.items():
-        tasks = dict(re.findall(r'\[(\w+)\]=\$B/(\S+\.py)', blocks[arch]))
+        tasks = CONFIGS[arch]
         assert needed <= set(tasks), (arch, sorted(tasks))
         for task, config in tasks.items():
             assert os.path.isfile(os.path.join(ROOT, 'configs', 'benchmarks', config)), config
             assert arch in config, (task, config)
-    assert 'coco_cascade|' in text or '|coco_cascade' in text  # it is trained, not skipped
+    every_task = {task for tasks in CONFIGS.values() for task in tasks}
+    assert every_task <= set(TRAINED) | set(FROZEN) and 'coco_cascade' in TRAINED
+
+
+def test_a_failed_job_ends_the_run_with_its_status_and_starts_no_other(tmp_path):
+    """A job that fails stops the run with the job's status; the next task is not started."""
+    from tools import transfer
+    jobs = transfer.Jobs(handle_signals=False)
+    with pytest.raises(SystemExit) as stop:
+        jobs.run([sys.executable, '-c', 'import sys; sys.exit(3)'])
+    assert stop.value.code == 3
+    with pytest.raises(SystemExit) as stop:
+        jobs.run([sys.executable, '-c', 'import os, signal; os.kill(os.getpid(), signal.SIGTERM)'])
+    assert stop.value.code == 143
+    jobs.pass_on(transfer.signal.SIGUSR1, transfer.signal.SIGUSR1)  # a signal with no job running
+    with pytest.raises(SystemExit) as stop:
+        jobs.run([sys.executable, '-c', 'open(%r, "w")' % str(tmp_path / 'started')])
+    assert stop.value.code == transfer.PREEMPTED and not (tmp_path / 'started').exists()
+
+
+def test_task_state_claims_a_new_folder_and_refuses_an_unknown_one(tmp_path):
+    from tools.transfer import task_state
+    work = str(tmp_path / 'linear')
+    assert task_state(work, 'a' * 64, 'ckpt.pth') == 'new'
+    assert open(os.path.join(work, 'pretrained.sha256')).read().strip() == 'a' * 64
+    open(os.path.join(work, 'last_checkpoint'), 'w').close()
+    assert task_state(work, 'a' * 64, 'ckpt.pth') == 'resume'
+    open(os.path.join(work, 'metrics.json'), 'w').close()
+    assert task_state(work, 'a' * 64, 'ckpt.pth') == 'done'
+    with pytest.raises(SystemExit, match='another pre-training checkpoint'):
+        task_state(work, 'b' * 64, 'other.pth')
+    stray = tmp_path / 'knn'
+    stray.mkdir()
+    (stray / 'log.txt').write_text('x')
+    with pytest.raises(SystemExit, match='no pretrained.sha256'):
+        task_state(str(stray), 'a' * 64, 'ckpt.pth')
+    assert sorted(os.listdir(stray)) == ['log.txt']

@@ -165,7 +165,7 @@ def dense_task(config, checkpoint, work_dir, options):
                           [f'model.backbone.init_cfg.checkpoint={checkpoint}', *options])
 
 
-def main(argv=None):
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--data', help='labelled image folder with train/ and val/ '
                         '(default: --bundled)')
@@ -182,11 +182,12 @@ def main(argv=None):
                          f'at least 2 epochs (1 warm-up epoch, then the cosine schedule)')
     if args.linear_epochs < 1:
         parser.error(f'--linear-epochs {args.linear_epochs}: at least 1')
-    steps = Steps(11)
-    work = osp.abspath(args.work_dir)
-    pre, ev = osp.join(work, 'pretrain'), osp.join(work, 'eval')
+    return args
 
-    steps('data')
+
+def prepare_data(args):
+    """The classification folder (exported or given) and the generated dense sets:
+    (folder, number of classes, COCO root, ADE root)."""
     if args.data:
         data = osp.abspath(args.data)
     else:
@@ -200,51 +201,57 @@ def main(argv=None):
     coco = make_coco_instances(osp.join(ROOT, 'data/demo/coco'), num_train=8, num_val=4)
     ade = make_ade_segmentation(osp.join(ROOT, 'data/demo/ade'), num_train=8, num_val=4)
     print(f'classification data {data} ({num_classes} classes); dense sets {coco}, {ade}')
-    on_data = [f'train_dataloader.dataset.data_root={data}']
+    return data, num_classes, coco, ade
 
+
+def schedule(epochs):
+    """--cfg-options that fit a CPU pre-training config's schedule to `epochs`."""
+    return [f'train_cfg.max_epochs={epochs}', f'param_scheduler.1.T_max={epochs - 1}',
+            f'param_scheduler.1.end={epochs}']
+
+
+def pretrain(args, data, pre, steps):
+    """Stage 1, stage 2 and the SimMIM control: {model name: checkpoint} (random init too)."""
+    on_data = [f'train_dataloader.dataset.data_root={data}']
     steps(f'stage 1: MoCo v3 teacher, {args.stage1_epochs} epochs')
     teacher = train('mocov3/vit-tiny_cpu.py', osp.join(pre, 'mocov3'), *on_data,
-                    f'train_cfg.max_epochs={args.stage1_epochs}',
-                    f'param_scheduler.1.T_max={args.stage1_epochs - 1}',
-                    f'param_scheduler.1.end={args.stage1_epochs}')
-    stage2 = [*on_data, f'train_cfg.max_epochs={args.stage2_epochs}',
-              f'param_scheduler.1.T_max={args.stage2_epochs - 1}',
-              f'param_scheduler.1.end={args.stage2_epochs}']
+                    *schedule(args.stage1_epochs))
+    stage2 = [*on_data, *schedule(args.stage2_epochs)]
     steps(f'stage 2: MimCo student from that teacher, {args.stage2_epochs} epochs')
     mimco = train('mimco/vit-tiny_cpu.py', osp.join(pre, 'mimco'), *stage2,
                   f'model.teacher.checkpoint={teacher}')
     steps('stage 2 control: SimMIM, same student and budget')
     simmim = train('simmim/vit-tiny_cpu.py', osp.join(pre, 'simmim'), *stage2)
-    checkpoints = dict(zip(MODELS, (random_init_checkpoint(osp.join(pre, 'random', 'init.pth')),
-                                    teacher, simmim, mimco)))
+    return dict(zip(MODELS, (random_init_checkpoint(osp.join(pre, 'random', 'init.pth')),
+                             teacher, simmim, mimco)))
 
-    steps('k-NN on the held-out split, and features for the embedding plot')
+
+def knn_options(data):
+    return [f'knn_bank_dataloader.dataset.data_root={data}',
+            f'test_dataloader.dataset.data_root={data}', 'knn.ks=[10,20]']
+
+
+def frozen_readouts(checkpoints, data, ev):
+    """k-NN and the logistic regression of every model and of the raw pixels, into
+    ev/<model>/knn/metrics.json: (val features per model, val labels)."""
     if osp.isdir(ev):  # a result this run does not rewrite must not stay in its table
         print(f'replacing the previous demo\'s results in {ev}')
         shutil.rmtree(ev)
-    knn_config = cfg_path('benchmarks/vit-tiny_knn_cpu.py')
-    knn_options = [f'knn_bank_dataloader.dataset.data_root={data}',
-                   f'test_dataloader.dataset.data_root={data}', 'knn.ks=[10,20]']
+    knn_config, options = cfg_path('benchmarks/vit-tiny_knn_cpu.py'), knn_options(data)
     features, labels = {}, None
     for name, ckpt in checkpoints.items():
-        metrics, features[name], labels = knn.knn_eval(knn_config, ckpt,
-                                                       as_cfg_options(knn_options))
+        metrics, features[name], labels = knn.knn_eval(knn_config, ckpt, as_cfg_options(options))
         write_metrics(osp.join(ev, name, 'knn', 'metrics.json'),
                       dict(config=knn_config, checkpoint=ckpt, metrics=metrics,
                            provenance=frozen_provenance(ckpt)))
-
-    pixels = raw_pixel_baseline(knn_config, knn_options, osp.join(ev, RAW), (10, 20))
+    pixels = raw_pixel_baseline(knn_config, options, osp.join(ev, RAW), (10, 20))
     print(f'raw pixels: k-NN top-1 (k=20) {pixels["knn/top1_k20"]:.1f}, logistic regression '
           f'{pixels["logreg/top1"]:.1f}')
+    return features, labels
 
-    steps(f'linear probe ({args.linear_epochs} epochs) for each model')
-    for name, ckpt in checkpoints.items():
-        linear_probe(ckpt, data, osp.join(ev, name, 'linear'), args.linear_epochs, num_classes)
 
-    steps('attention maps and MimCo\'s agreement with its teacher on a few val images')
-    attention_figure(knn_config, knn_options, checkpoints, data, teacher, mimco,
-                     osp.join(work, 'attention.png'))
-
+def dense_tasks(mimco, coco, ade, ev, steps):
+    """A few iterations of Mask R-CNN and UPerNet from the MimCo checkpoint, evaluated."""
     steps('Mask R-CNN from the MimCo checkpoint (a few iterations, COCO evaluator)')
     dense_task('benchmarks/mask-rcnn_vit-tiny_cpu.py', mimco, osp.join(ev, 'MimCo', 'coco'), [
         f'train_dataloader.dataset.data_root={coco}/', f'val_dataloader.dataset.data_root={coco}/',
@@ -257,7 +264,9 @@ def main(argv=None):
         f'train_dataloader.dataset.data_root={ade}', f'val_dataloader.dataset.data_root={ade}',
         f'test_dataloader.dataset.data_root={ade}'])
 
-    steps('tables and plots')
+
+def tables_and_plots(work, pre, ev, data, features, labels):
+    """results.md / .csv from every metrics file, and the report's plots: the tables."""
     tables = benchmark.main(['--root', ev, '--out-dir', work, '--no-published',
                              '--title', f'CPU demo ({osp.basename(data)})'])
     rows = next(iter(tables.values()))
@@ -277,6 +286,29 @@ def main(argv=None):
                          'linear top-1': {r['method']: r.get('linear', 0.0) for r in rows}},
                         osp.join(work, 'accuracy.png'))
     plots.embeddings(features, labels, osp.join(work, 'embeddings.png'))
+    return tables
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    steps = Steps(11)
+    work = osp.abspath(args.work_dir)
+    pre, ev = osp.join(work, 'pretrain'), osp.join(work, 'eval')
+    steps('data')
+    data, num_classes, coco, ade = prepare_data(args)
+    checkpoints = pretrain(args, data, pre, steps)
+    steps('k-NN on the held-out split, and features for the embedding plot')
+    features, labels = frozen_readouts(checkpoints, data, ev)
+    steps(f'linear probe ({args.linear_epochs} epochs) for each model')
+    for name, ckpt in checkpoints.items():
+        linear_probe(ckpt, data, osp.join(ev, name, 'linear'), args.linear_epochs, num_classes)
+    steps('attention maps and MimCo\'s agreement with its teacher on a few val images')
+    attention_figure(cfg_path('benchmarks/vit-tiny_knn_cpu.py'), knn_options(data), checkpoints,
+                     data, checkpoints['teacher (MoCo v3)'], checkpoints['MimCo'],
+                     osp.join(work, 'attention.png'))
+    dense_tasks(checkpoints['MimCo'], coco, ade, ev, steps)
+    steps('tables and plots')
+    tables = tables_and_plots(work, pre, ev, data, features, labels)
     write_report(work, tables, data, steps)
     steps('done')
     print((open(osp.join(work, 'results.md')).read()))

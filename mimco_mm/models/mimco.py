@@ -55,9 +55,15 @@ class MimCo(BaseSelfSupervisor):
         return self.backbone(inputs, None)
 
     def forward(self, inputs, data_samples=None, mode='tensor', teacher=None):
-        """mmpretrain's forward, plus `teacher` for the loss of a micro-batch."""
-        if mode == 'loss':
-            return self.loss(inputs, data_samples, teacher=teacher)
+        """mmpretrain's forward. `teacher` is set by the micro-batch step only
+        (mimco_mm/models/micro_batches.py): (TeacherTargets of these images, image-loss keys)."""
+        if mode == 'loss' and teacher is not None:
+            return self.micro_batch_loss(inputs, data_samples, *teacher)
+        if mode == 'loss' and self.micro_batches > 1:
+            raise RuntimeError(
+                f'MimCo(micro_batches={self.micro_batches}) got a whole batch in its loss: '
+                f"the model wrapper ran mmengine's step. Under DDP set model_wrapper_cfg="
+                f"dict(type='MicroBatchDDP') (configs/_base_/default_runtime.py does)")
         return super().forward(inputs, data_samples, mode)
 
     def train_step(self, data, optim_wrapper):
@@ -66,29 +72,32 @@ class MimCo(BaseSelfSupervisor):
         from .micro_batches import train_step
         return train_step(self, self, data, optim_wrapper, super().train_step)
 
-    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample], teacher=None,
+    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
         """
         Args:
             inputs: (B, 3, H, W) normalised crops.
             data_samples: each with `.mask` (h, w) from the mask generator, 1 = masked.
-            teacher: None (the teacher runs here), or, for a micro-batch, (TeacherTargets of
-                these B images, image-loss keys of the whole batch or None).
         Returns:
-            dict(loss_patch, loss_img).
+            dict(loss_patch, loss_img) and the logged agreement with the teacher.
         """
-        mask = torch.stack([sample.mask for sample in data_samples])  # (B, h, w) patch grid
-        if teacher is None:
-            if self.micro_batches > 1:
-                raise RuntimeError(
-                    f'MimCo(micro_batches={self.micro_batches}) got a whole batch in its loss: '
-                    f"the model wrapper ran mmengine's step. Under DDP set model_wrapper_cfg="
-                    f"dict(type='MicroBatchDDP') (configs/_base_/default_runtime.py does)")
-            targets, patch, global_, token_mask = self.masked_tokens(inputs, mask)
-            img_keys = None
-        else:
-            targets, img_keys = teacher
-            patch, global_, token_mask = self.student_tokens(inputs, mask)
+        mask = torch.stack([sample.mask for sample in data_samples])  # (B, h, w)
+        targets = self.target_generator(inputs)
+        patch, global_, token_mask = self.student_tokens(inputs, mask)
+        return self.head.loss(patch, global_, targets.patch, targets.global_, token_mask)
+
+    def micro_batch_loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
+                         targets, img_keys) -> Dict[str, torch.Tensor]:
+        """`loss` for one part of a batch whose teacher already ran on the whole of it.
+
+        Args:
+            inputs, data_samples: this part's, as in `loss`.
+            targets: TeacherTargets of this part's images.
+            img_keys: the image loss's keys gathered from the whole batch (and every process),
+                with this part's offset into them, or None.
+        """
+        mask = torch.stack([sample.mask for sample in data_samples])  # (B, h, w)
+        patch, global_, token_mask = self.student_tokens(inputs, mask)
         return self.head.loss(patch, global_, targets.patch, targets.global_, token_mask,
                               img_keys=img_keys)
 

@@ -165,7 +165,7 @@ def timed(fn, device):
     return time.perf_counter() - start
 
 
-def main(argv=None):
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--mimco', default='configs/mimco/vit-s_100e.py')
     parser.add_argument('--simmim', default='configs/simmim/vit-s_100e.py')
@@ -187,53 +187,65 @@ def main(argv=None):
     parser.add_argument('--stage1', default=None, metavar='CONFIG',
                         help='also time this stage-1 config (two views per image), e.g. '
                              'configs/mocov3/vit-s_300e.py')
-    args = parser.parse_args(argv)
-    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    dtype = None if args.dtype == 'float32' else getattr(torch, args.dtype)
+    return parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        runs = {}
-        variants = [('MimCo', args.mimco, None), ('SimMIM', args.simmim, None)]
-        if args.stage1:
-            variants.append((STAGE1, args.stage1, None))
-        if args.compile:
-            variants.append((f'MimCo, compiled {args.compile}'
-                             f'{f" ({args.compile_mode})" if args.compile_mode else ""}',
-                             args.mimco, dict(parts=args.compile, mode=args.compile_mode)))
-        for name, config, compiled in variants:
-            model, optimizer, cfg = build(config, tmp, device)
-            images, samples = make_batch(cfg, args.batch, device)
-            # before compiling: eager shapes
-            flops = step_flops(model, first_images(images, 2), samples[:2])
-            if compiled:
-                compile_backbones(model, compiled)
-            runs[name] = dict(step=lambda m=model, o=optimizer, i=images, s=samples:
-                              train_step(m, o, i, s, dtype), times=[], model=model, flops=flops,
-                              images=images)
-        monitor = []
-        mimco = runs['MimCo']
-        watch = (lambda m=mimco['model'], i=mimco['images']: monitor_step(m, i, dtype))
-        for i in range(args.warmup):
-            for run in runs.values():
-                run['step']()
-            if args.knn_monitor:
-                watch()
-        for i in range(args.iters):
-            for name, run in runs.items():
-                run['times'].append(timed(run['step'], device))
-            if args.knn_monitor:
-                monitor.append(timed(watch, device))
-            print(f'[{i + 1}/{args.iters}] ' + '  '.join(
-                f'{n} {r["times"][-1]:.3f}s' for n, r in runs.items()), flush=True)
+
+def build_runs(args, tmp, device, dtype):
+    """{name: dict(step, times, model, flops, images)} for MimCo, SimMIM and the optional runs,
+    each with its batch on the device and its model FLOPs counted before any compilation."""
+    variants = [('MimCo', args.mimco, None), ('SimMIM', args.simmim, None)]
+    if args.stage1:
+        variants.append((STAGE1, args.stage1, None))
+    if args.compile:
+        variants.append((f'MimCo, compiled {args.compile}'
+                         f'{f" ({args.compile_mode})" if args.compile_mode else ""}',
+                         args.mimco, dict(parts=args.compile, mode=args.compile_mode)))
+    runs = {}
+    for name, config, compiled in variants:
+        model, optimizer, cfg = build(config, tmp, device)
+        images, samples = make_batch(cfg, args.batch, device)
+        flops = step_flops(model, first_images(images, 2), samples[:2])  # eager shapes
+        if compiled:
+            compile_backbones(model, compiled)
+        runs[name] = dict(step=lambda m=model, o=optimizer, i=images, s=samples:
+                          train_step(m, o, i, s, dtype), times=[], model=model, flops=flops,
+                          images=images)
+    return runs
+
+
+def time_runs(runs, args, device, dtype):
+    """Warm up, then time the runs' steps alternating (and the k-NN monitor's extraction with
+    --knn-monitor); each run's peak memory from one more step on a GPU. Returns the monitor's
+    times."""
+    monitor = []
+    mimco = runs['MimCo']
+    watch = (lambda m=mimco['model'], i=mimco['images']: monitor_step(m, i, dtype))
+    for _ in range(args.warmup):
         for run in runs.values():
-            run['peak'] = None
-            if device.type == 'cuda':
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats()
-                run['step']()
-                torch.cuda.synchronize()
-                run['peak'] = torch.cuda.max_memory_allocated() / 2**30
+            run['step']()
+        if args.knn_monitor:
+            watch()
+    for i in range(args.iters):
+        for run in runs.values():
+            run['times'].append(timed(run['step'], device))
+        if args.knn_monitor:
+            monitor.append(timed(watch, device))
+        print(f'[{i + 1}/{args.iters}] ' + '  '.join(
+            f'{n} {r["times"][-1]:.3f}s' for n, r in runs.items()), flush=True)
+    for run in runs.values():
+        run['peak'] = None
+        if device.type == 'cuda':
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            run['step']()
+            torch.cuda.synchronize()
+            run['peak'] = torch.cuda.max_memory_allocated() / 2**30
+    return monitor
 
+
+def report(runs, monitor, args, device):
+    """Print the table (and the monitor's share of an epoch); write --json. Returns the MimCo /
+    SimMIM step-time ratio."""
     peak_flops = args.peak_tflops or (peak_tflops(torch.cuda.get_device_name())
                                       if device.type == 'cuda' else None)
     what = f'{args.batch} images, {args.dtype} autocast, {device_name(device)}'
@@ -252,19 +264,20 @@ def main(argv=None):
         peak = f'{run["peak"]:.2f} GiB' if run['peak'] is not None else 'n/a (CPU)'
         print(f'| {name} | {med:.3f} | {args.batch / med:.1f} | {run["flops"] / 1e9:.1f} | '
               f'{achieved:.2f} | {f"{100 * mfu:.1f} %" if mfu is not None else "n/a"} | {peak} |')
-    ratio = statistics.median(runs['MimCo']['times']) / statistics.median(runs['SimMIM']['times'])
+    mimco_step = statistics.median(runs['MimCo']['times'])
+    ratio = mimco_step / statistics.median(runs['SimMIM']['times'])
     print(f'MimCo / SimMIM step time: {ratio:.2f}x')
     if args.knn_monitor:
         images_seen, epoch = args.knn_monitor
         per_image = statistics.median(monitor) / args.batch
-        step_per_image = statistics.median(runs['MimCo']['times']) / args.batch
+        step_per_image = mimco_step / args.batch
         share = images_seen * per_image / (epoch * step_per_image)
         print(f'KNNMonitorHook extraction: {per_image * 1e3:.2f} ms / image vs MimCo training '
               f'{step_per_image * 1e3:.2f} ms / image ({step_per_image / per_image:.1f}x); one '
               f'pass over {images_seen} images = {100 * share:.2f} % of a {epoch}-image epoch')
     for name in [n for n in list(runs)[2:] if n != STAGE1]:
         print(f'{name} / MimCo step time: '
-              f'{statistics.median(runs[name]["times"]) / statistics.median(runs["MimCo"]["times"]):.2f}x')
+              f'{statistics.median(runs[name]["times"]) / mimco_step:.2f}x')
     if args.json:
         import json
         with open(args.json, 'w') as f:
@@ -273,6 +286,16 @@ def main(argv=None):
                            simmim=args.simmim, stage1=args.stage1, ratio=ratio, models=rows),
                       f, indent=1)
     return ratio
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    dtype = None if args.dtype == 'float32' else getattr(torch, args.dtype)
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = build_runs(args, tmp, device, dtype)
+        monitor = time_runs(runs, args, device, dtype)
+    return report(runs, monitor, args, device)
 
 
 if __name__ == '__main__':

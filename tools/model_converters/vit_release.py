@@ -88,6 +88,7 @@ def architecture(state: dict, num_heads: int, vit_type: str = 'VisionTransformer
     the `backbone.*` tensors of `state` fit, load them strictly (unless `load` is False) and
     describe it (mimco_mm/architecture.py). Layer scale and register tokens are read from the
     tensors (layer scale's init value is then irrelevant: the weights replace it)."""
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
     from mimco_mm.architecture import describe
@@ -103,9 +104,12 @@ def architecture(state: dict, num_heads: int, vit_type: str = 'VisionTransformer
     if 'backbone.register_tokens' in state:  # DINOv2 *_reg4
         vit_type = 'RegisterViT'
         vit_kwargs['num_register_tokens'] = state['backbone.register_tokens'].shape[1]
-    model = MODELS.build(dict(type=vit_type, arch=dict(
-        embed_dims=embed_dims, num_layers=num_layers, num_heads=num_heads,
-        feedforward_channels=ffn), img_size=grid * patch, patch_size=patch, **vit_kwargs))
+    # mmpretrain's scope, whatever the caller's: the ViT builds its activation (CLIP's QuickGELU)
+    # through mmengine's registry, which looks it up in the default scope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(dict(type=vit_type, arch=dict(
+            embed_dims=embed_dims, num_layers=num_layers, num_heads=num_heads,
+            feedforward_channels=ffn), img_size=grid * patch, patch_size=patch, **vit_kwargs))
     if load:
         model.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()
                                if k.startswith('backbone.')}, strict=True)
