@@ -1,9 +1,18 @@
 """Shared tiny models: a ViT small enough for CPU tests, and a stage-1 teacher checkpoint made here."""
+import os
 import os.path as osp
 import sys
 
-import pytest
-import torch
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # `make test` runs one pytest worker per core: each computes on one thread (and so do the
+    # processes its tests start), or the workers' thread pools fight over the cores
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    torch.set_num_threads(1)
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # `tools` for the tool tests
 
@@ -107,6 +116,16 @@ def make_image_folder(root, classes=2, per_class=16, size=40, seed=0, splits=('t
                 img = np.clip(colour + rng.normal(0, 60, (size, size, 3)), 0, 255)
                 Image.fromarray(img.astype(np.uint8)).save(osp.join(folder, f'{i}.png'))
     return root
+
+
+def shell(tool, *args, env=None, timeout=600):
+    """`python TOOL ARGS` (`bash TOOL ARGS` for a .sh) from the repository root in a fresh
+    process, as a user runs it (one thread): the CompletedProcess, output captured."""
+    import subprocess
+    cmd = ['bash', tool] if tool.endswith('.sh') else [sys.executable, tool]
+    return subprocess.run([*cmd, *map(str, args)], cwd=osp.dirname(osp.dirname(osp.abspath(
+        __file__))), env={**os.environ, 'OMP_NUM_THREADS': '1', **(env or {})},
+        capture_output=True, text=True, timeout=timeout)
 
 
 def free_port():

@@ -1,4 +1,4 @@
-"""The maps tools/analysis/visualize_attention.py draws: CLS attention weights are the ones the
+"""The maps tools/visualization/visualize_attention.py draws: CLS attention weights are the ones the
 last block really used, and the agreement map is the logged patch_top1, per position."""
 import math
 
@@ -53,3 +53,34 @@ def test_agreement_map_averages_to_the_logged_patch_top1(teacher_checkpoint):
         losses = model(images, samples, mode='loss')
     assert math.isclose(100 * agreement[mask == 1].mean().item(), losses['patch_top1'].item(),
                         abs_tol=1e-4)
+
+
+def test_both_views_run_from_the_shell_on_the_chains_checkpoints(pretrain_chain, tmp_path):
+    """tools/visualization/visualize_attention.py and visualize_features.py as the docs show them, in
+    fresh processes: one attention row per checkpoint (plus MimCo's agreement row), one feature
+    panel per checkpoint."""
+    import os.path as osp
+
+    from PIL import Image
+
+    from conftest import make_image_folder, shell
+    data = make_image_folder(str(tmp_path / 'data'), classes=2, per_class=4, size=32,
+                             splits=('train', 'val'))
+    config = 'configs/benchmarks/vit-tiny_knn_cpu.py'
+    checkpoints = [pretrain_chain['teacher'], pretrain_chain['stage2']]
+    image = osp.join(data, 'val', 'class_0', '0.png')
+    done = shell('tools/visualization/visualize_attention.py', config, *checkpoints, '--names',
+                 'teacher', 'MimCo', '--images', image, '--mimco', 'configs/mimco/vit-tiny_cpu.py',
+                 pretrain_chain['stage2'], '--teacher', pretrain_chain['teacher'],
+                 '--out', tmp_path / 'attention.png')
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    one_row = shell('tools/visualization/visualize_attention.py', config, checkpoints[0],
+                    '--images', image, '--out', tmp_path / 'one.png')
+    assert one_row.returncode == 0, one_row.stderr[-2000:]
+    tall, short = Image.open(tmp_path / 'attention.png'), Image.open(tmp_path / 'one.png')
+    assert tall.size[1] > 2.5 * short.size[1]  # 3 rows (2 checkpoints + agreement) against 1
+    done = shell('tools/visualization/visualize_features.py', config, *checkpoints,
+                 '--out', tmp_path / 'features.png',
+                 '--cfg-options', f'test_dataloader.dataset.data_root={data}')
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert Image.open(tmp_path / 'features.png').size[0] > 200

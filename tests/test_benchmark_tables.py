@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from conftest import shell
 from tools import benchmark
 
 
@@ -25,6 +26,10 @@ def test_tables_from_fixture_runs(tmp_path):
            config='configs/benchmarks/vit-b_ft-100e_in1k.py')
     tables = benchmark.main(['--root', str(root), '--out-dir', str(tmp_path / 'out')])
     markdown = (tmp_path / 'out' / 'results.md').read_text()
+    # the same tables from the shell, as the docs show the command
+    done = shell('tools/benchmark.py', '--root', root, '--out-dir', tmp_path / 'shell')
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / 'shell' / 'results.md').read_text() == markdown
     ours = next(r for r in tables['ViT-S/16'] if r['method'] == 'mimco_vit-s_100e')
     assert ours['ft'] == 82.1 and ours['knn'] == 70.25
     assert ours['coco_box'] == pytest.approx(47.1) and ours['coco_mask'] == pytest.approx(42.0)

@@ -1,4 +1,4 @@
-"""tools/analysis/check_checkpoints.py: which checkpoints of a run are intact and which can
+"""tools/analysis_tools/check_checkpoints.py: which checkpoints of a run are intact and which can
 continue it, and what --resume would take."""
 import json
 import shutil
@@ -6,11 +6,11 @@ import shutil
 import pytest
 import torch
 
-from conftest import make_image_folder, run_train
+from conftest import make_image_folder, run_train, shell
 from mimco_mm.compat import load_checkpoint_file
 from mimco_mm.compat.safetensors_files import save_weights
 from test_checkpoint_integrity import flip_a_byte
-from tools.analysis import check_checkpoints
+from tools.analysis_tools import check_checkpoints
 
 
 def test_a_work_dir_is_sorted_into_damaged_weights_only_and_resumable(tmp_path):
@@ -41,7 +41,9 @@ def test_a_work_dir_is_sorted_into_damaged_weights_only_and_resumable(tmp_path):
     assert result['resume_would_take'].endswith('epoch_1.pth')  # not the damaged one, not best
 
     (work / 'epoch_2.pth').unlink()
-    results = check_checkpoints.main([str(work)])
+    done = shell('tools/analysis_tools/check_checkpoints.py', work, '--json', tmp_path / 'after.json')
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads((tmp_path / 'after.json').read_text())
     assert all(r['intact'] for r in results[0]['files'])
     with pytest.raises(SystemExit) as stop:
         check_checkpoints.main([str(tmp_path / 'nowhere')])

@@ -1,4 +1,4 @@
-"""tools/analysis/check_dist.py (tools/dist_check.sh): the preflight of a distributed job finds
+"""tools/preflight/check_dist.py (tools/dist_check.sh): the preflight of a distributed job finds
 a shared GPU, a node with other versions, a work dir or data root not every process sees; a
 healthy 2-process CPU job passes."""
 import copy
@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from tools._common import ROOT
-from tools.analysis import check_dist
+from tools.preflight import check_dist
 
 
 def healthy(world_size=4, hosts=2):

@@ -1,4 +1,4 @@
-"""tools/analysis/compare_runs.py: a run against a reference run (curves and provenance), and the
+"""tools/analysis_tools/compare_runs.py: a run against a reference run (curves and provenance), and the
 data fingerprint the provenance comparison relies on."""
 import json
 import os
@@ -8,12 +8,13 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import make_image_folder
+from conftest import make_image_folder, shell
 from mimco_mm.benchmark.compare import (Run, compare_runs, load_run, provenance_differences,
                                         session_differences, sessions_text)
 from mimco_mm.provenance import data_fingerprint
 from tools._common import ROOT, load_config
-from tools.analysis import check_training, compare_runs as compare_tool
+from tools.analysis_tools import compare_runs as compare_tool
+from tools.preflight import check_training
 
 
 @pytest.fixture(scope='module')
@@ -147,9 +148,9 @@ def test_the_command_exits_1_out_of_tolerance_and_2_on_bad_input(tiny_run, tmp_p
     shifted = tmp_path / 'shifted.json'
     shifted.write_text(''.join(json.dumps(r) + '\n' for r in rows))
     assert compare_tool.main([tiny_run, tiny_run]) == 0
-    assert compare_tool.main([str(shifted), tiny_run, '--plot', str(tmp_path / 'c.png')]) == 1
-    out = capsys.readouterr().out
-    assert 'OUT OF TOLERANCE: loss_img from 2' in out and osp.getsize(tmp_path / 'c.png') > 0
+    done = shell('tools/analysis_tools/compare_runs.py', shifted, tiny_run, '--plot', tmp_path / 'c.png')
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert 'OUT OF TOLERANCE: loss_img from 2' in done.stdout and osp.getsize(tmp_path / 'c.png') > 0
     assert compare_tool.main([str(tmp_path / 'nothing'), tiny_run]) == 2
     assert str(tmp_path / 'nothing') in capsys.readouterr().err
     assert compare_tool.main([tiny_run, tiny_run, '--keys', 'loss_typo']) == 2

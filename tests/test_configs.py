@@ -12,7 +12,7 @@ import pytest
 from mmengine.registry import init_default_scope
 
 from tools._common import ROOT, load_config
-from tools.analysis.benchmark_step import random_teacher_checkpoint
+from tools.speed.benchmark_step import random_teacher_checkpoint
 
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p)

@@ -1,6 +1,6 @@
 """CUDA-only checks (skipped without a GPU; `make test` never needs one).
 
-tools/analysis/gpu_check.sh runs them on a GPU node: `pytest -m cuda tests`.
+tools/gpu_check/gpu_check.sh runs them on a GPU node: `pytest -m cuda tests`.
 """
 import copy
 import os.path as osp
@@ -20,7 +20,7 @@ def vit_s_mimco():
     """The real ViT-S/16 MimCo config with a random teacher, on the GPU."""
     from mmengine.registry import init_default_scope
     init_default_scope('mmpretrain')
-    from tools.analysis.benchmark_step import build, make_batch
+    from tools.speed.benchmark_step import build, make_batch
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
         model, optimizer, cfg = build(osp.join(ROOT, 'configs/mimco/vit-s_100e.py'), tmp,

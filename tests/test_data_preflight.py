@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_image_folder, run_train
+from conftest import make_image_folder, run_train, shell
 from mimco_mm.compat import BadImageError
 from tools._common import ROOT, load_config
-from tools.analysis.benchmark_step import random_teacher_checkpoint
+from tools.speed.benchmark_step import random_teacher_checkpoint
 from tools.data import check_dataset, imagenet_meta
 
 MIMCO = 'configs/mimco/vit-tiny_cpu.py'
@@ -114,7 +114,8 @@ def test_ignored_kinds_are_reported_but_do_not_fail(tmp_path):
     with open(osp.join(root, 'train', 'class_0', 'gray.jpg'), 'wb') as f:
         f.write(_jpeg_bytes(mode='L'))
     folder = osp.join(root, 'train')
-    assert check_dataset.main([folder]) == 1
+    done = shell('tools/data/check_dataset.py', folder)
+    assert done.returncode == 1 and 'gray.jpg: mode L' in done.stdout, done.stdout + done.stderr
     assert check_dataset.main([folder, '--ignore', 'non_rgb']) == 0
 
 
@@ -133,7 +134,8 @@ def test_imagenet_meta_from_the_ilsvrc_layout(tmp_path):
     csv = tmp_path / 'LOC_val_solution.csv'
     csv.write_text('ImageId,PredictionString\n' + ''.join(
         f'ILSVRC2012_val_{i + 1:08d},{w} 1 2 3 4 {w} 5 6 7 8\n' for i, w in enumerate(truth)))
-    assert imagenet_meta.main([str(tmp_path), '--val-labels', str(csv)]) == 0
+    done = shell('tools/data/imagenet_meta.py', tmp_path, '--val-labels', csv)
+    assert done.returncode == 0, done.stdout + done.stderr
     train = (tmp_path / 'meta' / 'train.txt').read_text().splitlines()
     assert train[0] == 'n01440764/n01440764_0.JPEG 0' and train[-1].endswith(' 2')
     expected_val = [f'ILSVRC2012_val_{i + 1:08d}.JPEG {wnids.index(w)}'
@@ -222,7 +224,8 @@ def test_imagenet_subset_keeps_the_classes_and_relabels_them_in_sorted_order(tmp
     kept = ['n01558993', 'n02869837', 'n04592741']  # sorted: the new labels 0, 1, 2
     classes = tmp_path / 'classes.txt'
     classes.write_text('# three of ImageNet-100\nn04592741\nn01558993\nn02869837\n')
-    assert imagenet_subset.main([str(tmp_path), '--classes', str(classes), '--name', 'sub']) == 0
+    done = shell('tools/data/imagenet_subset.py', tmp_path, '--classes', classes, '--name', 'sub')
+    assert done.returncode == 0, done.stdout + done.stderr
     train = (tmp_path / 'meta' / 'train_sub.txt').read_text().splitlines()
     assert train == [f'{w}/{w}_{i}.JPEG {kept.index(w)}' for w in kept for i in range(2)]
     val = (tmp_path / 'meta' / 'val_sub.txt').read_text().splitlines()

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from conftest import make_image_folder
+from conftest import make_image_folder, shell
 from mimco_mm.benchmark import plots
 import pytest
 
@@ -84,15 +84,17 @@ def test_demo_refuses_schedules_its_configs_cannot_run(tmp_path, capsys):
 
 
 def test_demo_end_to_end_on_a_tiny_folder(tmp_path):
-    from tools import demo
+    """`tools/demo.py --data FOLDER` from the shell, as `make demo DATA=...` runs it."""
     data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=22, size=32,
                              splits=('train', 'val'))
     work = tmp_path / 'demo'
     stale = work / 'eval' / 'raw pixels' / 'linear' / 'metrics.json'  # an older demo's result
     stale.parent.mkdir(parents=True)
     stale.write_text('{"metrics": {"accuracy/top1": 14.9}}')
-    demo.main(['--data', data, '--work-dir', str(work), '--stage1-epochs', '2',
-               '--stage2-epochs', '2', '--linear-epochs', '1'])
+    done = shell('tools/demo.py', '--data', data, '--work-dir', work, '--stage1-epochs', '2',
+                 '--stage2-epochs', '2', '--linear-epochs', '1')
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert '[demo 11/11' in done.stdout  # progress, step by step
     report = (work / 'report.md').read_text()
     for name in ('random init', 'teacher (MoCo v3)', 'SimMIM', 'MimCo', 'raw pixels'):
         assert f'| {name} |' in report

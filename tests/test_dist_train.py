@@ -10,7 +10,7 @@ import numpy as np
 from conftest import make_image_folder, monitor_off
 from mimco_mm.benchmark.plots import read_scalars
 from tools._common import ROOT, load_config
-from tools.analysis.benchmark_step import random_teacher_checkpoint
+from tools.speed.benchmark_step import random_teacher_checkpoint
 
 
 def test_two_process_gloo_training_gathers_negatives(tmp_path):

@@ -17,7 +17,7 @@ from mimco_mm.datasets import (ResumableBatchSampler, ResumableInfiniteSampler, 
 from mimco_mm.engine import PREEMPTED_EXIT_CODE, PreemptionCheckpointHook
 from test_long_runs import assert_same_training_state, logged_losses, saved
 from test_nonfinite_guard import log_text
-from tools.analysis.benchmark_resume import SizesOnly
+from tools.overhead.benchmark_resume import SizesOnly
 
 DET = 'configs/benchmarks/mask-rcnn_vit-tiny_cpu.py'
 SEG = 'configs/benchmarks/upernet_vit-tiny_cpu.py'

@@ -3,6 +3,7 @@ import pytest
 import torch
 from mmpretrain.models import VisionTransformer
 
+from conftest import shell
 from tools.model_converters import extract_backbone
 
 TINY = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=256)
@@ -62,7 +63,8 @@ def test_safetensors_exports_load_into_timm_and_back_into_our_configs(pretrain_c
         expected = _student(pretrain_chain['stage2'])(x)[0]
         torch.testing.assert_close(model.forward_features(x), expected, atol=1e-5, rtol=1e-5)
     ours = tmp_path / 'student.safetensors'
-    extract_backbone.main([pretrain_chain['stage2'], str(ours)])
+    done = shell('tools/model_converters/extract_backbone.py', pretrain_chain['stage2'], ours)
+    assert done.returncode == 0, done.stdout + done.stderr
     with safe_open(str(ours), framework='pt') as f:
         assert '"num_heads": 4' in f.metadata()[META_KEY]
     vit = VisionTransformer(arch=TINY, img_size=32, patch_size=4, out_type='raw', init_cfg=dict(

@@ -128,22 +128,24 @@ def _run_tool(args, port=None):
     return res
 
 
-@pytest.mark.parametrize('tool,config,options', [
-    ('knn', 'configs/benchmarks/vit-tiny_knn_cpu.py', ['knn.ks=[1,5,20]']),
-    ('retrieval', 'configs/benchmarks/vit-tiny_retrieval-recall_cpu.py', []),
+@pytest.mark.parametrize('tool,launcher,config,options', [
+    ('tools/knn.py', 'tools/dist_knn.sh', 'configs/benchmarks/vit-tiny_knn_cpu.py',
+     ['knn.ks=[1,5,20]']),
+    ('tools/retrieval.py', 'tools/dist_retrieval.sh',
+     'configs/benchmarks/vit-tiny_retrieval-recall_cpu.py', []),
 ])
 def test_two_processes_give_exactly_the_single_process_metrics(pretrain_chain, tmp_path, tool,
-                                                               config, options):
+                                                               launcher, config, options):
     """21 images per split: the two processes get 11 and 10 (no sample padded or repeated)."""
     import sys
     data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=7, size=36,
                              splits=('train', 'val'))
     opts = ['--cfg-options', f'test_dataloader.dataset.data_root={data}', *options]
-    if tool == 'knn':
+    if tool == 'tools/knn.py':
         opts.insert(1, f'knn_bank_dataloader.dataset.data_root={data}')
-    _run_tool([sys.executable, f'tools/{tool}.py', config, pretrain_chain['stage2'],
+    _run_tool([sys.executable, tool, config, pretrain_chain['stage2'],
                '--out', str(tmp_path / 'one.json'), *opts])
-    _run_tool(['bash', f'tools/dist_{tool}.sh', config, pretrain_chain['stage2'], '2',
+    _run_tool(['bash', launcher, config, pretrain_chain['stage2'], '2',
                '--out', str(tmp_path / 'two.json'), *opts], port=free_port())
     one = json.loads((tmp_path / 'one.json').read_text())
     two = json.loads((tmp_path / 'two.json').read_text())

@@ -1,14 +1,14 @@
 """The parts of the GPU tooling that a CPU can check: FLOP counts behind MFU, the bf16 peak table,
-and tools/analysis/check_training.py's verdicts."""
+and tools/preflight/check_training.py's verdicts."""
 import math
 
 import pytest
 import torch
 from mmpretrain.registry import MODELS
 
-from conftest import tiny_mimco
-from tools.analysis import check_training
-from tools.analysis.flops import (forward_flops, frozen_children, peak_tflops, step_flops,
+from conftest import shell, tiny_mimco
+from tools.preflight import check_training
+from tools.speed.flops import (forward_flops, frozen_children, peak_tflops, step_flops,
                                   vit_forward_flops)
 
 
@@ -147,7 +147,7 @@ def test_the_stage1_step_counts_both_views_and_the_momentum_encoder_once(tmp_pat
     the frozen part (counted once per view), and the run reports it beside MimCo and SimMIM."""
     import json
 
-    from tools.analysis import benchmark_step
+    from tools.speed import benchmark_step
     cpu = torch.device('cpu')
     model, _, cfg = benchmark_step.build('configs/mocov3/vit-tiny_cpu.py', str(tmp_path), cpu)
     images, samples = benchmark_step.make_batch(cfg, 2, cpu)
@@ -157,10 +157,11 @@ def test_the_stage1_step_counts_both_views_and_the_momentum_encoder_once(tmp_pat
     per_view = sum(forward_flops(model.momentum_encoder.module, images[0]))  # ViT + projector
     assert frozen == pytest.approx(2 * per_view)  # both views through the momentum encoder
     assert trained > 2 * per_view  # both views through the student, plus the predictor
-    benchmark_step.main(['--mimco', 'configs/mimco/vit-tiny_cpu.py',
-                         '--simmim', 'configs/simmim/vit-tiny_cpu.py',
-                         '--stage1', 'configs/mocov3/vit-tiny_cpu.py', '--batch', '2',
-                         '--iters', '1', '--warmup', '0', '--json', str(tmp_path / 'step.json')])
+    done = shell('tools/speed/benchmark_step.py', '--mimco', 'configs/mimco/vit-tiny_cpu.py',
+                 '--simmim', 'configs/simmim/vit-tiny_cpu.py',
+                 '--stage1', 'configs/mocov3/vit-tiny_cpu.py', '--batch', '2',
+                 '--iters', '1', '--warmup', '0', '--json', tmp_path / 'step.json')
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     rows = json.loads((tmp_path / 'step.json').read_text())['models']
     assert set(rows) == {'MimCo', 'SimMIM', benchmark_step.STAGE1}
     stage1 = rows[benchmark_step.STAGE1]
@@ -182,7 +183,7 @@ def test_gpu_check_runs_the_selected_stages_and_counts_failures(tmp_path):
     env = dict(os.environ, VENV=osp.dirname(osp.dirname(sys.executable)))
 
     def gpu_check(out, *args):
-        res = subprocess.run(['bash', 'tools/analysis/gpu_check.sh', '--skip-setup', '--out',
+        res = subprocess.run(['bash', 'tools/gpu_check/gpu_check.sh', '--skip-setup', '--out',
                               str(out), *args], cwd=ROOT, env=env, capture_output=True,
                              text=True, timeout=300)
         return res, open(out / 'summary.md').read()

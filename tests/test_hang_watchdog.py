@@ -12,7 +12,7 @@ from _preempt_at import config_importing_this
 from conftest import FAST_LOADING, make_image_folder, monitor_off
 from mimco_mm.engine import HangWatchdogHook
 from tools._common import ROOT, load_config
-from tools.analysis.benchmark_step import random_teacher_checkpoint
+from tools.speed.benchmark_step import random_teacher_checkpoint
 
 MIMCO = 'configs/mimco/vit-tiny_cpu.py'
 

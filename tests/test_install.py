@@ -122,7 +122,7 @@ print(importlib.util.find_spec("mmcv._ext"), importlib.util.find_spec("mmdet"))
     assert torch_file.startswith(cluster_site), f'torch came from {torch_file}, not the cluster env'
     assert ext == 'None None', 'mmcv ops or mmdet in a --only pretrain --no-ops install'
     # the real tools/train.py runs MimCo there (no compiled op, no mmdet / mmseg import)
-    run = subprocess.run([py, 'tools/analysis/check_training.py', 'configs/mimco/vit-tiny_cpu.py',
+    run = subprocess.run([py, 'tools/preflight/check_training.py', 'configs/mimco/vit-tiny_cpu.py',
                           '--iters', '4', '--images', '32', '--batch', '8', '--workers', '0',
                           '--image-size', '48', '40', '--log-interval', '2',
                           '--work-dir', str(tmp_path / 'run')],

@@ -94,7 +94,7 @@ def test_two_processes_give_exactly_the_single_process_metrics(tmp_path):
 
 
 def test_the_benchmark_times_a_problem_that_is_neither_trivial_nor_hopeless():
-    from tools.analysis import benchmark_logreg
+    from tools.overhead import benchmark_logreg
     result = benchmark_logreg.main(['--bank', '600', '--queries', '300', '--dim', '16',
                                     '--classes', '5', '--device', 'cpu'])
     assert 20 + 10 < result['logreg/top1'] < 100  # chance is 20 %

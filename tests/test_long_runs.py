@@ -21,7 +21,7 @@ from mimco_mm.compat import load_checkpoint_file
 from mimco_mm.compat.atomic_checkpoint import find_latest_checkpoint
 from mimco_mm.engine import PREEMPTED_EXIT_CODE
 from tools._common import ROOT, load_config
-from tools.analysis.benchmark_step import random_teacher_checkpoint
+from tools.speed.benchmark_step import random_teacher_checkpoint
 
 MIMCO, MOCOV3 = 'configs/mimco/vit-tiny_cpu.py', 'configs/mocov3/vit-tiny_cpu.py'
 BY_ITER = ['default_hooks.checkpoint.by_epoch=False', 'default_hooks.checkpoint.interval=3',

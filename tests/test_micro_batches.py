@@ -16,7 +16,7 @@ from mimco_mm.benchmark.plots import read_scalars
 from mimco_mm.compat import load_checkpoint_file
 from tools import train as train_tool
 from tools._common import ROOT, load_config
-from tools.analysis.benchmark_step import random_teacher_checkpoint
+from tools.speed.benchmark_step import random_teacher_checkpoint
 
 CONFIG = 'configs/mimco/vit-tiny_cpu.py'
 
@@ -91,8 +91,9 @@ def test_micro_batches_must_divide_the_batch_and_need_their_own_step(teacher_che
     with pytest.raises(ValueError, match='a batch of 4 samples does not split into '
                                          'micro_batches=3'):
         model.train_step(dict(inputs=images, data_samples=samples), wrapper)
-    # a wrapper that runs mmengine's whole-batch step (e.g. the stock DDP one) is caught
+    # a wrapper that runs mmengine's whole-batch step (e.g. the stock DDP one: its
+    # _run_forward calls the model with mode='loss') is caught
     with pytest.raises(RuntimeError, match="model_wrapper_cfg=dict\\(type='MicroBatchDDP'\\)"):
-        model.loss(images, samples)
+        model(images, samples, mode='loss')
     with pytest.raises(ValueError, match='micro_batches must be an int >= 1'):
         MODELS.build(dict(tiny_mimco(teacher_checkpoint), micro_batches=0))

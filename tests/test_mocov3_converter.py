@@ -5,7 +5,7 @@ import torch
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from conftest import tiny_projector, tiny_vit
+from conftest import shell, tiny_projector, tiny_vit
 from tools.model_converters import mocov3_to_mmpretrain as converter
 
 
@@ -63,7 +63,9 @@ def _mmpretrain_mocov3():
 
 def test_converted_checkpoint_loads_strictly_into_mmpretrain_mocov3(official, tmp_path):
     dst = tmp_path / 'mocov3_tiny.pth'
-    converter.main([str(official['path']), str(dst), '--num-heads', '2'])
+    done = shell('tools/model_converters/mocov3_to_mmpretrain.py', official['path'], dst,
+                 '--num-heads', '2')
+    assert done.returncode == 0, done.stdout + done.stderr
     state = torch.load(dst, weights_only=True)['state_dict']
     model = _mmpretrain_mocov3()
     model.load_state_dict(state, strict=True)  # every key, both ways

@@ -17,7 +17,7 @@ from mimco_mm.engine import NonFiniteGuardHook
 from mimco_mm.engine.nonfinite_guard import NonFiniteCheckpointError, NonFiniteLossError
 from tools import train as train_tool
 from tools._common import ROOT, load_config
-from tools.analysis.benchmark_step import random_teacher_checkpoint
+from tools.speed.benchmark_step import random_teacher_checkpoint
 
 CONFIG = osp.join(ROOT, 'configs/mimco/vit-tiny_cpu.py')
 

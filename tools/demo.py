@@ -16,7 +16,7 @@
 5. a few iterations of Mask R-CNN and UPerNet from the MimCo checkpoint, with their evaluators
    (this shows the path, not a score);
 6. last-block CLS attention of teacher / SimMIM / MimCo and MimCo's masked-patch agreement with
-   its teacher on a few val images (tools/analysis/visualize_attention.py);
+   its teacher on a few val images (tools/visualization/visualize_attention.py);
 7. tools/benchmark.py renders the table; work_dirs/demo/report.md holds it with the plots.
 
 Every config is the one the tests use; the demo only picks epochs and paths.
@@ -39,7 +39,7 @@ from mimco_mm.datasets import (export_mnist5k, export_photo_crops,  # noqa: E402
                                make_ade_segmentation, make_coco_instances)
 from tools import benchmark, knn  # noqa: E402
 from tools import test as test_tool  # noqa: E402
-from tools.analysis import visualize_attention  # noqa: E402
+from tools.visualization import visualize_attention  # noqa: E402
 from tools import train as train_tool  # noqa: E402
 from tools._common import ROOT, DictAction, load_config, write_text_atomic  # noqa: E402
 from tools._common import write_metrics  # noqa: E402

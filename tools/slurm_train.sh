@@ -13,7 +13,7 @@
 # from the checkpoint on, so srun still returns 75 (docs/long_runs.md "Preemption").
 #
 # Preflight: before training (also after each requeue, which may land on other nodes) the same
-# tasks run tools/analysis/check_dist.py: a shared GPU, another environment on some node, a work
+# tasks run tools/preflight/check_dist.py: a shared GPU, another environment on some node, a work
 # dir or data root not every node sees stop the job here, before it hangs or crashes mid-run
 # (about 20 s; PREFLIGHT=0 skips it).
 #
@@ -65,7 +65,7 @@ preflight() {
   [ "${PREFLIGHT:-1}" = 1 ] || return 0
   local CHECK_ARGS=()
   [ -n "$GIVEN_WORK_DIR" ] && CHECK_ARGS=(--work-dir "$GIVEN_WORK_DIR")
-  if ! tasks "$PYTHON" -u "$ROOT/tools/analysis/check_dist.py" --launcher slurm --config "$CONFIG" \
+  if ! tasks "$PYTHON" -u "$ROOT/tools/preflight/check_dist.py" --launcher slurm --config "$CONFIG" \
       --timeout 300 "${CHECK_ARGS[@]}"; then
     echo "[slurm_train] the preflight found a problem (above): not training. PREFLIGHT=0 skips it" >&2
     exit 1

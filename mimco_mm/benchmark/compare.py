@@ -2,7 +2,7 @@
 
 A reproduction that ends 0.5 points short is hard to diagnose from the final number; its loss
 curve usually leaves the reference's early, and the provenance says why (another effective batch,
-lr, data, seed). `tools/analysis/compare_runs.py` is the command; this module reads runs and
+lr, data, seed). `tools/analysis_tools/compare_runs.py` is the command; this module reads runs and
 measures the deviation.
 
 A run is read from a work dir (every `vis_data/scalars.json` under it, resumes continuing the

@@ -72,7 +72,7 @@ def data_wait_advice(data_s, iter_s, num_workers, cores, local_processes):
         else:
             lines.append('More workers than cores will not help: make each image cheaper '
                          '(TorchRandomResizedCrop, as the stage-2 configs use; measure the '
-                         'pipeline with tools/analysis/benchmark_data.py CONFIG) or use a node '
+                         'pipeline with tools/speed/benchmark_data.py CONFIG) or use a node '
                          'with more cores per GPU.')
     lines.append('If workers are idle yet batches arrive late, the files are the bottleneck '
                  '(network storage): copy the data to local disk, and preflight it with '

@@ -1,6 +1,6 @@
 """`IterPhaseTimerHook`: where a Runner iteration's time goes, phase by phase.
 
-`tools/analysis/benchmark_step.py` times the bare training step; through `tools/train.py` the
+`tools/speed/benchmark_step.py` times the bare training step; through `tools/train.py` the
 same step runs inside MMEngine's loop with the data preprocessor, the optimizer wrapper (loss
 scaler, gradient clipping, the non-finite guard) and every hook around it. This hook times each
 of those parts in the real run:

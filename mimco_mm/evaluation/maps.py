@@ -1,5 +1,5 @@
 """Per-patch maps for looking at a model: DINO-style CLS attention and MimCo's masked-patch
-agreement with its teacher (tools/analysis/visualize_attention.py draws them)."""
+agreement with its teacher (tools/visualization/visualize_attention.py draws them)."""
 import torch
 import torch.nn.functional as F
 

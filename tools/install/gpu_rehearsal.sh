@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A dress rehearsal of tools/analysis/gpu_check.sh on this CPU machine, against a stand-in of the
+# A dress rehearsal of tools/gpu_check/gpu_check.sh on this CPU machine, against a stand-in of the
 # GPU node it will run on: a GPU session lasts minutes, and a stage that fails there for a reason
 # a CPU could have shown (an argument, an import, a missing package) loses its measurement.
 #
@@ -73,7 +73,7 @@ tail -1 "$DIR/wheelhouse.log"
 rm -rf "$DIR/venv" "$DIR/out"
 status=0
 PYTHON=$NODE/bin/python VENV=$DIR/venv OMP_NUM_THREADS=$(nproc) \
-  bash "$ROOT/tools/analysis/gpu_check.sh" --wheelhouse "$DIR/wheels" --out "$DIR/out" \
+  bash "$ROOT/tools/gpu_check/gpu_check.sh" --wheelhouse "$DIR/wheels" --out "$DIR/out" \
   --batch 8 --iters 20 --allow-cpu --only "$STAGES" > "$DIR/gpu_check.log" 2>&1 || status=$?
 grep -E '^- ' "$DIR/out/summary.md" || true
 echo "[rehearsal] gpu_check exit $status ($status failed stage(s)), $(( $(date +%s) - t0 )) s in all;" \

@@ -1,8 +1,8 @@
 """Time of the logistic regression that tools/knn.py and KNNMonitorHook fit to frozen features
 (mimco_mm/evaluation/logreg.py), at a given bank size, on CUDA when available, else CPU.
 
-    python tools/analysis/benchmark_logreg.py                       # the monitor's setting
-    python tools/analysis/benchmark_logreg.py --bank 1281167 --queries 50000 --classes 1000
+    python tools/overhead/benchmark_logreg.py                       # the monitor's setting
+    python tools/overhead/benchmark_logreg.py --bank 1281167 --queries 50000 --classes 1000
 
 The features are generated: each class a random centre in D dimensions, each image its class's
 centre plus noise, so that L-BFGS follows a path like on real features (the optimum is neither

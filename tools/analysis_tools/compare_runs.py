@@ -1,6 +1,6 @@
 """Compare a training run with a reference run: loss curves and provenance.
 
-    python tools/analysis/compare_runs.py RUN REFERENCE [--keys loss loss_img] [--rtol 0.05]
+    python tools/analysis_tools/compare_runs.py RUN REFERENCE [--keys loss loss_img] [--rtol 0.05]
         [--window 5] [--by iter|images] [--plot curves.png] [--json out.json]
 
 RUN and REFERENCE are each a work dir of tools/train.py (its scalars.json files, resumes

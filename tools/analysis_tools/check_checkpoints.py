@@ -1,7 +1,7 @@
 """Which checkpoints of a run are intact, and which can continue it: before archiving a run,
 after copying it to another cluster, or after a storage incident.
 
-    python tools/analysis/check_checkpoints.py WORK_DIR_OR_FILE [...] [--json out.json]
+    python tools/analysis_tools/check_checkpoints.py WORK_DIR_OR_FILE [...] [--json out.json]
 
 For every `*.pth` / `*.safetensors` directly under each work dir (or each file given):
 - intact: every member matches the CRC-32 torch.save recorded (mimco_mm/compat/

@@ -2,7 +2,7 @@
 drops every batch before the checkpoint again ("Advance dataloader N steps"); our
 ResumableIterBasedTrainLoop draws those batches' indices and loads nothing.
 
-    python tools/analysis/benchmark_resume.py [CONFIG ...] [--at-fraction 0.9] [--gpus 8]
+    python tools/overhead/benchmark_resume.py [CONFIG ...] [--at-fraction 0.9] [--gpus 8]
         [--batches 10]
 
 For each iteration-based config (default: the ADE20K UPerNet and COCO ViTDet LSJ configs):

@@ -1,6 +1,6 @@
 """Run a real pre-training config for N iterations on generated JPEGs and check the run.
 
-    python tools/analysis/check_training.py CONFIG [--iters 200] [--images 2048] [--batch B]
+    python tools/preflight/check_training.py CONFIG [--iters 200] [--images 2048] [--batch B]
         [--workers W] [--image-size 500 375] [--work-dir D] [--json OUT] [--phases device|host]
 
 What a new machine (a GPU node, a new PyTorch) must show before a 100-epoch run is trusted to it:
@@ -193,7 +193,7 @@ def main(argv=None):
 
     import mimco_mm  # noqa: F401
     from tools._common import load_config
-    from tools.analysis.benchmark_step import random_teacher_checkpoint
+    from tools.speed.benchmark_step import random_teacher_checkpoint
 
     work_dir = args.work_dir or tempfile.mkdtemp(prefix='check_training_')
     data_root = osp.join(work_dir, 'data')

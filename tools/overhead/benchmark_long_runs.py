@@ -1,7 +1,7 @@
 """What the long-run safety costs: the non-finite guard per step, checkpoints inside epochs, and
 the per-step / per-sample seeding behind exact resume.
 
-    python tools/analysis/benchmark_long_runs.py [--config configs/mimco/vit-s_100e.py]
+    python tools/overhead/benchmark_long_runs.py [--config configs/mimco/vit-s_100e.py]
         [--batch 8] [--iters 10] [--interval-minutes 20]
 
 The same model and batch are stepped alternately with a plain MMEngine OptimWrapper and with one
@@ -24,7 +24,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import mimco_mm  # noqa: E402,F401
 from mimco_mm.compat.checkpoint_integrity import verify_checkpoint_file  # noqa: E402
-from tools.analysis.benchmark_step import build, device_name, make_batch, timed  # noqa: E402
+from tools.speed.benchmark_step import build, device_name, make_batch, timed  # noqa: E402
 
 
 class _Runner:

@@ -1,7 +1,7 @@
 """Last-block CLS attention per head (DINO style) of several checkpoints side by side, and where
 a MimCo student agrees with its teacher on masked patches.
 
-    python tools/analysis/visualize_attention.py CONFIG CKPT [CKPT ...] --images a.jpg b.jpg \
+    python tools/visualization/visualize_attention.py CONFIG CKPT [CKPT ...] --images a.jpg b.jpg \
         --out attention.png [--names teacher SimMIM MimCo] \
         [--mimco MIMCO_CONFIG MIMCO_CKPT [--teacher TEACHER_CKPT]]
 

@@ -1,6 +1,6 @@
 """2-D map of a checkpoint's frozen features, coloured by class (the paper's separability view).
 
-    python tools/analysis/visualize_features.py CONFIG CHECKPOINT [CHECKPOINT ...] --out map.png
+    python tools/visualization/visualize_features.py CONFIG CHECKPOINT [CHECKPOINT ...] --out map.png
 
 CONFIG is a frozen-feature config with a labelled `test_dataloader` (e.g.
 configs/benchmarks/vit-s_knn_in1k.py, or vit-tiny_knn_cpu.py for the demo data). Each checkpoint

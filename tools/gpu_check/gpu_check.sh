@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything a GPU node must show before a long run is trusted to it, in one command.
 #
-#   tools/analysis/gpu_check.sh [--wheelhouse DIR] [--out DIR] [--batch 256] [--iters 200]
+#   tools/gpu_check/gpu_check.sh [--wheelhouse DIR] [--out DIR] [--batch 256] [--iters 200]
 #                               [--peak-tflops X] [--skip-setup] [--only 'train_phases_* bench_cuda_graphs']
 #                               [--allow-cpu]
 #
@@ -11,11 +11,11 @@
 #   1. setup: a venv on top of the node's own PyTorch (tools/setup_env.sh --system-torch
 #      --only pretrain --no-ops; --offline DIR when a wheelhouse is given: no network needed);
 #   2. the CUDA-only tests (pytest -m cuda) and the attention-kernel test;
-#   3. tools/analysis/benchmark_step.py for ViT-S and ViT-B, MimCo vs the SimMIM control (and the
+#   3. tools/speed/benchmark_step.py for ViT-S and ViT-B, MimCo vs the SimMIM control (and the
 #      stage-1 MoCo v3 step, two views per image, for the cores its data needs), bf16,
 #      at --batch per GPU (halved until it fits): s/step, images/s, MFU, peak memory, and
 #      KNNMonitorHook's cost (10,000 images) as a share of an ImageNet epoch;
-#   4. tools/analysis/check_training.py: --iters iterations of configs/mimco/vit-s_100e.py through
+#   4. tools/preflight/check_training.py: --iters iterations of configs/mimco/vit-s_100e.py through
 #      tools/train.py on generated JPEGs (AmpOptimWrapper bf16), finite losses, teacher
 #      bit-identical, its loss curve against the H200 reference run (compare_runs.py, informative);
 #      then 60 iterations each with IterPhaseTimerHook (--phases device / host):
@@ -108,7 +108,7 @@ bench() {  # bench ARCH: MimCo vs SimMIM, halving the batch until it fits
   local arch=$1 b=$BATCH
   selected "bench_$arch" || { echo "[gpu_check] bench_$arch: not selected"; return 0; }
   while [ "$b" -ge 1 ]; do
-    if stage "bench_$arch" 300 "$PY" tools/analysis/benchmark_step.py \
+    if stage "bench_$arch" 300 "$PY" tools/speed/benchmark_step.py \
         --mimco "configs/mimco/${arch}_100e.py" --simmim "configs/simmim/${arch}_100e.py" \
         --batch "$b" --warmup 3 --iters 10 $PEAK --json "$OUT_DIR/bench_$arch.json" \
         --knn-monitor 10000 1281167 --stage1 "configs/mocov3/${arch}_300e.py"; then
@@ -123,7 +123,7 @@ bench() {  # bench ARCH: MimCo vs SimMIM, halving the batch until it fits
 bench vit-s
 bench vit-b
 
-stage train 600 "$PY" tools/analysis/check_training.py configs/mimco/vit-s_100e.py \
+stage train 600 "$PY" tools/preflight/check_training.py configs/mimco/vit-s_100e.py \
   --iters "$ITERS" --images $((BATCH * 8)) --batch "$BATCH" --workers "$(( $(nproc) - 2 ))" \
   --work-dir /tmp/mimco_check_training --json "$OUT_DIR/train.json"
 [ -f "$OUT_DIR/train.log" ] && tail -3 "$OUT_DIR/train.log" | sed 's/^/    /' >> "$SUMMARY"
@@ -133,14 +133,14 @@ stage train 600 "$PY" tools/analysis/check_training.py configs/mimco/vit-s_100e.
 REF=docs/gpu_check/2026-11-26_nvidia-h200/train_one_epoch_log.txt
 if [ "$BATCH" = 256 ] && [ "$ITERS" = 200 ] && [ -f "$REF" ] && [ -f "$OUT_DIR/train.log" ]; then
   { echo "    loss curve vs the reference H200 run ($REF):"
-    "$PY" tools/analysis/compare_runs.py "$OUT_DIR/train.log" "$REF" \
+    "$PY" tools/analysis_tools/compare_runs.py "$OUT_DIR/train.log" "$REF" \
       --keys loss loss_patch loss_img 2>&1 | sed 's/^/    /'; } >> "$SUMMARY"
 fi
 
 # 4b. where the Runner's iteration time goes, beyond the bare step of stage 3: each phase as
 # device time (synchronised: the parts add up to the iteration) and as host time (unsynchronised)
 for mode in device host; do
-  stage "train_phases_$mode" 300 "$PY" tools/analysis/check_training.py \
+  stage "train_phases_$mode" 300 "$PY" tools/preflight/check_training.py \
     configs/mimco/vit-s_100e.py --iters 60 --images $((BATCH * 8)) --batch "$BATCH" \
     --workers "$(( $(nproc) - 2 ))" --phases "$mode" --work-dir "/tmp/mimco_phases_$mode" \
     --json "$OUT_DIR/train_phases_$mode.json" \
@@ -149,14 +149,14 @@ for mode in device host; do
 done
 
 # 4c. the one-GPU recipe: vit-s_100e_1gpu.py (2048 images per step in 8 micro-batches), 20 steps
-stage train_1gpu 400 "$PY" tools/analysis/check_training.py configs/mimco/vit-s_100e_1gpu.py \
+stage train_1gpu 400 "$PY" tools/preflight/check_training.py configs/mimco/vit-s_100e_1gpu.py \
   --iters 20 --workers "$(( $(nproc) - 2 ))" --log-interval 5 --work-dir /tmp/mimco_check_1gpu \
   --json "$OUT_DIR/train_1gpu.json" \
   && tail -3 "$OUT_DIR/train_1gpu.log" | sed 's/^/    /' >> "$SUMMARY"
 
 # 4d. the stage-2 data pipeline on this node's cores: Pillow's crop vs the configs' torch crop,
 # per worker and for the whole DataLoader
-stage data 300 "$PY" tools/analysis/benchmark_data.py configs/mimco/vit-s_100e.py \
+stage data 300 "$PY" tools/speed/benchmark_data.py configs/mimco/vit-s_100e.py \
   --backends cv2 --crop-backends pillow torch --loader-workers "$(( $(nproc) - 2 ))" \
   --json "$OUT_DIR/data.json" \
   && grep '^\[data\]' "$OUT_DIR/data.log" | sed 's/^/    /' >> "$SUMMARY"
@@ -167,7 +167,7 @@ stage data 300 "$PY" tools/analysis/benchmark_data.py configs/mimco/vit-s_100e.p
 STAGE1_RATE=$("$PY" -c 'import json, sys
 print(json.load(open(sys.argv[1]))["models"]["stage 1 (2 views)"]["images_per_s"])' \
   "$OUT_DIR/bench_vit-s.json" 2>/dev/null) || STAGE1_RATE=
-stage data_mocov3 150 "$PY" tools/analysis/benchmark_data.py configs/mocov3/vit-s_300e.py \
+stage data_mocov3 150 "$PY" tools/speed/benchmark_data.py configs/mocov3/vit-s_300e.py \
   --backends cv2 --crop-backends pillow torch --samples 200 --json "$OUT_DIR/data_mocov3.json" \
   ${STAGE1_RATE:+--gpu-images-per-s "$STAGE1_RATE"} \
   && grep '^\[data\]' "$OUT_DIR/data_mocov3.log" | sed 's/^/    /' >> "$SUMMARY"
@@ -182,17 +182,17 @@ stage dist_check 180 env PYTHON="$PY" PORT=29561 bash tools/dist_check.sh "$GPUS
 
 # 4f. tools/knn.py's logistic regression: the monitor's bank (5,000 x 384, 100 classes), then
 # ImageNet's (1,281,167 x 384, 1,000 classes, 50,000 queries)
-stage bench_logreg 300 bash -c "'$PY' tools/analysis/benchmark_logreg.py && '$PY' \
-  tools/analysis/benchmark_logreg.py --bank 1281167 --queries 50000 --classes 1000" \
+stage bench_logreg 300 bash -c "'$PY' tools/overhead/benchmark_logreg.py && '$PY' \
+  tools/overhead/benchmark_logreg.py --bank 1281167 --queries 50000 --classes 1000" \
   && grep -E '^(logistic|read-out)' "$OUT_DIR/bench_logreg.log" | sed 's/^/    /' >> "$SUMMARY"
 
 # 5. torch.compile of teacher and student (last: compiling is the slowest stage)
-stage bench_compile 400 "$PY" tools/analysis/benchmark_step.py --batch "$BATCH" --warmup 3 \
+stage bench_compile 400 "$PY" tools/speed/benchmark_step.py --batch "$BATCH" --warmup 3 \
   --iters 10 --compile all $PEAK --json "$OUT_DIR/bench_compile.json" \
   && { sed -n '/^train step/,$p' "$OUT_DIR/bench_compile.log" >> "$SUMMARY"; echo >> "$SUMMARY"; }
 
 # 6. CUDA graphs for the static-shape teacher (torch.compile mode 'reduce-overhead')
-stage bench_cuda_graphs 400 "$PY" tools/analysis/benchmark_step.py --batch "$BATCH" --warmup 3 \
+stage bench_cuda_graphs 400 "$PY" tools/speed/benchmark_step.py --batch "$BATCH" --warmup 3 \
   --iters 10 --compile teacher --compile-mode reduce-overhead $PEAK \
   --json "$OUT_DIR/bench_cuda_graphs.json" \
   && { sed -n '/^train step/,$p' "$OUT_DIR/bench_cuda_graphs.log" >> "$SUMMARY"; echo >> "$SUMMARY"; }

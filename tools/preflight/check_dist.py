@@ -4,7 +4,7 @@ crash at its first resume, or train on a node with another environment.
 
     tools/dist_check.sh GPUS [--config CFG] [--work-dir DIR] [--data-root DIR]   # torchrun
     NNODES=2 NODE_RANK=0 MASTER_ADDR=node1 tools/dist_check.sh 8 ...             # on each node
-    srun python tools/analysis/check_dist.py --launcher slurm ...                 # under Slurm
+    srun python tools/preflight/check_dist.py --launcher slurm ...                 # under Slurm
 
 Errors (exit 1; training would crash, hang or silently go wrong):
 - two processes on one GPU, or a process without a GPU when others have one;

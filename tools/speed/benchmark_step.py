@@ -1,6 +1,6 @@
 """Train-step time and peak memory of MimCo against the SimMIM control, same student, same batch.
 
-    python tools/analysis/benchmark_step.py [--mimco CFG] [--simmim CFG] [--batch 8] [--iters 10]
+    python tools/speed/benchmark_step.py [--mimco CFG] [--simmim CFG] [--batch 8] [--iters 10]
         [--peak-tflops X] [--json OUT] [--knn-monitor 10000 1281167] [--stage1 CFG]
 
 Both models come from the real configs (the teacher gets random weights of the right shape: the
@@ -10,7 +10,7 @@ reported, with images/s and the MimCo / SimMIM ratio. Peak memory (CUDA only) is
 separate pass per model. Runs on CUDA when available, else CPU.
 
 MFU (model FLOPs utilisation) = model FLOPs per second / the device's bf16 peak. Model FLOPs are
-counted from shapes (tools/analysis/flops.py): 3x the forward of the trained parts (student,
+counted from shapes (tools/speed/flops.py): 3x the forward of the trained parts (student,
 heads, losses) + 1x the frozen teacher's forward. The peak comes from a table by GPU name or from
 --peak-tflops; on CPU there is none unless given.
 
@@ -39,7 +39,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import mimco_mm  # noqa: E402,F401
 from tools._common import RANDOM_RESIZED_CROPS, iter_transforms, load_config  # noqa: E402
 from mimco_mm.models.compile import compile_backbones  # noqa: E402
-from tools.analysis.flops import peak_tflops, step_flops  # noqa: E402
+from tools.speed.flops import peak_tflops, step_flops  # noqa: E402
 
 
 STAGE1 = 'stage 1 (2 views)'

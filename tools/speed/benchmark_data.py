@@ -1,12 +1,12 @@
 """Images/s of a config's training pipeline in ONE data-loader worker, and the cores a GPU needs.
 
-    python tools/analysis/benchmark_data.py [CONFIG ...] [--images 128] [--samples 300]
+    python tools/speed/benchmark_data.py [CONFIG ...] [--images 128] [--samples 300]
         [--image-size 500 375] [--gpu-images-per-s 3489] [--backends cv2 pillow] [--json OUT]
         [--loader-workers 4 8 14 [--batches 20]]
 
 The pipeline of each config (default: MimCo ViT-S and MoCo v3 ViT-S) runs on generated JPEG files
 of ImageNet-like size (mean 500 x 375, +-25 %, smooth content so that files and decode cost are
-photo-like; tools/analysis/check_training.py writes them) in this process with one torch thread,
+photo-like; tools/preflight/check_training.py writes them) in this process with one torch thread,
 as a DataLoader worker does. Reported per config and decode backend: images/s per worker, the
 time of each transform, and how many workers (= CPU cores) one GPU needs at --gpu-images-per-s
 (default: ViT-S MimCo on an H200 at batch 256, docs/speed.md).
@@ -125,7 +125,7 @@ def loader_rate(loader_cfg, data_root, workers, batches):
     first batch (worker start-up) is out."""
     from mmengine.runner import Runner
 
-    from tools.analysis.check_training import jpeg_dataset
+    from tools.preflight.check_training import jpeg_dataset
     cfg = copy.deepcopy(loader_cfg)
     cfg.update(num_workers=workers, persistent_workers=False)
     cfg['dataset'] = jpeg_dataset(data_root, cfg['dataset']['pipeline'])
@@ -187,7 +187,7 @@ def main(argv=None):
     from mmengine.registry import init_default_scope
 
     from tools._common import load_config
-    from tools.analysis.check_training import make_jpeg_folder
+    from tools.preflight.check_training import make_jpeg_folder
     init_default_scope('mmpretrain')
     import cv2
     cv2.setNumThreads(1)

@@ -1,0 +1,1 @@
+"""Reading finished runs: curves against a reference, checkpoint integrity."""

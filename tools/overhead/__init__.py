@@ -1,0 +1,1 @@
+"""What our own machinery costs: long-run hooks, exact resume, the logistic regression."""

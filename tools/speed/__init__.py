@@ -1,0 +1,1 @@
+"""Performance benchmarks: the training step (FLOPs, MFU, memory) and the data pipeline."""

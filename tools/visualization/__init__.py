@@ -1,0 +1,1 @@
+"""Research views of trained checkpoints: attention maps, feature maps."""
