@@ -4,13 +4,16 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 
-.PHONY: setup test demo clean-venv wheelhouse offline-install-check gpu-rehearsal torch-floor
+.PHONY: setup test install-check demo clean-venv wheelhouse offline-install-check gpu-rehearsal torch-floor
 
 setup:  ## create or update .venv with the pinned stack (mmcv wheel cached in ~/.cache/mimco_mm)
 	VENV=$(abspath $(VENV)) bash tools/setup_env.sh
 
-test: setup  ## the whole CPU test suite on every core (TEST_WORKERS=auto); exits non-zero on failure and on "no tests collected"
-	$(PY) -m pytest tests -n $(TEST_WORKERS) $(PYTEST_ARGS)
+test: setup  ## the CPU test suite on every core (TEST_WORKERS=auto), all but the install checks; exits non-zero on failure and on "no tests collected"
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist worksteal -m "not install" $(PYTEST_ARGS)
+
+install-check: setup  ## the installs into a stand-in cluster Python, offline and online (tests marked `install`, ~4 min; not part of `make test`)
+	$(PY) -m pytest tests/test_install.py -m install $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -60,6 +60,69 @@ def test_getattr_stand_in_allows_only_history_buffer_statistics():
         getattr_stand_in(HistoryBuffer, '__init__')
 
 
+def custom_spread(self):
+    """A statistic a user registers, as mmengine's docs show (module level: the Runner pickles it
+    by name into the checkpoint's message hub)."""
+    return float(np.ptp(self._log_history)) if len(self._log_history) else 0.0
+
+
+def test_a_statistic_this_process_registered_resumes_and_an_unregistered_one_is_refused(tmp_path):
+    import sys
+
+    from mmengine.logging import HistoryBuffer, MessageHub
+    registered = dict(HistoryBuffer._statistics_methods)
+    try:
+        HistoryBuffer.register_statistics(custom_spread)
+        hub = MessageHub.get_instance('stats_resume_test')
+        hub.update_scalar('train/loss', 2.0)
+        hub.update_scalar('train/loss', 5.0)
+        ckpt = tmp_path / 'with_statistic.pth'
+        torch.save({'message_hub': hub.state_dict()}, ckpt)
+        # the Runner's checkpoint names the function: it resumes through mmengine's loader
+        from mmengine.runner.checkpoint import CheckpointLoader
+        state = CheckpointLoader.load_checkpoint(str(ckpt))
+        buffer = state['message_hub']['log_scalars']['train/loss']
+        assert buffer.statistics('custom_spread') == 3.0
+    finally:
+        HistoryBuffer._statistics_methods.clear()
+        HistoryBuffer._statistics_methods.update(registered)
+    # not registered in this process (any more): refused by name, and nothing is imported
+    before = set(sys.modules)
+    with pytest.raises(compat.UntrustedCheckpointError, match='custom_spread'):
+        compat.load_checkpoint_file(str(ckpt))
+    assert set(sys.modules) == before
+
+
+def test_a_module_the_checkpoint_names_is_never_imported(tmp_path):
+    """A pickle naming a function of a module this process never imported is refused before the
+    module is looked up."""
+    import sys
+    import zipfile
+    name = 'mimco_never_imported_module_xyz'
+    ckpt = tmp_path / 'names_a_module.pth'
+    torch.save({'x': 1}, ckpt)  # a valid archive, whose data.pkl is replaced below
+    payload = b'\x80\x02c' + name.encode() + b'\nfn\n)R.'
+    with zipfile.ZipFile(ckpt) as z:
+        members = {i.filename: z.read(i.filename) for i in z.infolist()}
+    data = next(k for k in members if k.endswith('data.pkl'))
+    members[data] = payload
+    with zipfile.ZipFile(ckpt, 'w') as z:
+        for k, v in members.items():
+            z.writestr(k, v)
+    with pytest.raises(compat.UntrustedCheckpointError, match=f'{name}.fn'):
+        compat.load_checkpoint_file(str(ckpt))
+    assert name not in sys.modules
+
+
+def test_mmengines_local_loader_keeps_its_name_and_signature():
+    import inspect
+
+    from mmengine.runner.checkpoint import CheckpointLoader
+    loader = CheckpointLoader._schemes['']
+    assert loader.__name__ == 'load_from_local'
+    assert list(inspect.signature(loader).parameters) == ['filename', 'map_location']
+
+
 def _image(seed=0):
     return np.random.default_rng(seed).integers(0, 256, (16, 16, 3), dtype=np.uint8)
 

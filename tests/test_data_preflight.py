@@ -178,6 +178,23 @@ def test_a_bad_image_in_training_is_an_error_naming_it(folder_with_a_truncated_p
     assert 'skip_bad_images=True' in str(err.value)
 
 
+def test_a_bad_image_error_is_still_what_mmcv_raised(tmp_path):
+    """Code that catches mmcv's own error around image loading still catches ours: a missing file
+    is a FileNotFoundError (mmcv's test_load_img expects one), an undecodable one mmcv's
+    AssertionError; both are BadImageError naming the file."""
+    from mmcv.transforms import LoadImageFromFile
+    missing = str(tmp_path / 'missing.jpg')
+    with pytest.raises(FileNotFoundError) as err:
+        LoadImageFromFile()(dict(img_path=missing))
+    assert isinstance(err.value, BadImageError) and missing in str(err.value)
+    garbage = tmp_path / 'garbage.jpg'
+    garbage.write_bytes(b'not an image at all')
+    with pytest.raises(AssertionError) as err:
+        LoadImageFromFile()(dict(img_path=str(garbage)))
+    assert isinstance(err.value, BadImageError) and str(garbage) in str(err.value)
+    assert LoadImageFromFile(ignore_empty=True)(dict(img_path=missing)) is None  # upstream's
+
+
 def test_skip_bad_images_opt_in_logs_the_file_and_trains_on(folder_with_a_truncated_png):
     setup = folder_with_a_truncated_png
     work = setup['root'] / 'skip'

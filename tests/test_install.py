@@ -101,6 +101,7 @@ def offline_env(tmp_path, python, venv):
     return env
 
 
+@pytest.mark.install
 def test_offline_install_on_the_system_torch_trains_without_compiled_ops(
         tmp_path, cluster_python, wheelhouse):
     venv = tmp_path / 'venv'
@@ -137,6 +138,7 @@ print(importlib.util.find_spec("mmcv._ext"), importlib.util.find_spec("mmdet"))
     assert again.returncode == 0 and 'is up to date' in again.stdout
 
 
+@pytest.mark.install
 def test_system_torch_falls_back_loudly_to_mmcv_without_ops(tmp_path, cluster_python, wheelhouse):
     """No compiled mmcv for this torch and no source to build one: a warning and mmcv-lite for
     --only pretrain, an error for the full install (mmdet / mmseg need the ops)."""
@@ -158,6 +160,7 @@ def test_system_torch_falls_back_loudly_to_mmcv_without_ops(tmp_path, cluster_py
     assert full.returncode != 0 and 'mmcv with ops could not be built' in full.stderr
 
 
+@pytest.mark.install
 def test_online_install_without_ops_builds_mmcv_lite_into_the_cache(tmp_path, cluster_python):
     """--system-torch --only pretrain --no-ops with the package index reachable (a GPU node with
     network): mmcv-lite is built from the source pip downloads (tools/install/mmcv_lite.sh, the

@@ -28,11 +28,22 @@ def _history_buffer_getattr(obj, name):
     """Stands in for `builtins.getattr` while unpickling: mmengine's HistoryBuffer pickles its
     statistics methods as `getattr(HistoryBuffer, 'mean')`; no other use of getattr is allowed."""
     from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and name in ('min', 'max', 'current', 'mean'):
+    if obj is HistoryBuffer and (name in ('min', 'max', 'current', 'mean') or
+                                 getattr(obj, name, None) in registered_statistics()):
         return getattr(obj, name)
     raise pickle.UnpicklingError(
         f'checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer statistics are '
         f'allowed')
+
+
+def registered_statistics():
+    """The statistics this process registered with `HistoryBuffer.register_statistics` (mmengine
+    documents it): the Runner pickles each into the checkpoint's message hub as a global, so a
+    resume needs them. Taken by identity from HistoryBuffer's own table: the checkpoint's names
+    never import anything."""
+    from mmengine.logging import HistoryBuffer
+    return [method for name, method in HistoryBuffer._statistics_methods.items()
+            if name not in ('min', 'max', 'current', 'mean') and callable(method)]
 
 
 def allowed_checkpoint_globals():
@@ -48,6 +59,7 @@ def allowed_checkpoint_globals():
     return [
         multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *dtype_classes,
         HistoryBuffer, ConfigDict, (_history_buffer_getattr, 'builtins.getattr'),
+        *registered_statistics(),
     ]
 
 
@@ -88,11 +100,16 @@ def load_checkpoint_file(filename, map_location='cpu', extra_globals=()):
             f'(several files: separate them with ":").') from None
 
 
+def load_from_local(filename, map_location):
+    """mmengine's local loader, by its name and signature: `load_checkpoint_file`."""
+    return load_checkpoint_file(filename, map_location)
+
+
 def install():
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    # Overrides mmengine's `load_from_local` (prefix ''): used by load_checkpoint, init_cfg
+    # Replaces mmengine's `load_from_local` (prefix ''): used by load_checkpoint, init_cfg
     # Pretrained, load_from and resume alike.
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_checkpoint_file)
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
 
 
