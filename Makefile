@@ -12,7 +12,7 @@ setup:  ## create or update .venv with the pinned stack (mmcv wheel cached in ~/
 test: setup  ## the CPU test suite on every core (TEST_WORKERS=auto), all but the install checks; exits non-zero on failure and on "no tests collected"
 	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist worksteal -m "not install" $(PYTEST_ARGS)
 
-install-check: setup  ## the installs into a stand-in cluster Python, offline and online (tests marked `install`, ~4 min; not part of `make test`)
+install-check: setup  ## the installs into a stand-in cluster Python, offline and online (tests marked `install`, ~3 min; not part of `make test`)
 	$(PY) -m pytest tests/test_install.py -m install $(PYTEST_ARGS)
 
 clean-venv:
