@@ -123,6 +123,52 @@ def test_mmengines_local_loader_keeps_its_name_and_signature():
     assert list(inspect.signature(loader).parameters) == ['filename', 'map_location']
 
 
+def test_a_transform_subclass_records_its_random_methods_on_itself():
+    """mmcv's cache_randomness appended a subclass's methods to its parent's list (mmdet's
+    RandAugment doubled RandomChoice's): each class now keeps its own list, each name once, and
+    a RandomChoice with shared random parameters draws once (mmcv's test_random_choice, case 3)."""
+    from mmcv.transforms import BaseTransform, RandomChoice, TransformBroadcaster
+    from mmcv.transforms.utils import cache_randomness
+
+    def classes(set_name):
+        saved = cache_randomness.__set_name__
+        cache_randomness.__set_name__ = set_name
+        try:
+            class Parent(BaseTransform):
+                @cache_randomness
+                def draw(self):
+                    return np.random.rand()
+
+                def transform(self, results):
+                    return results
+
+            class Child(Parent):
+                @cache_randomness
+                def draw(self):
+                    return np.random.rand()
+        finally:
+            cache_randomness.__set_name__ = saved
+        return Parent, Child
+
+    parent, child = classes(cache_randomness._mmcv_set_name)  # mmcv's own: the parent's list grows
+    assert parent._methods_with_randomness == ['draw', 'draw']
+    parent, child = classes(cache_randomness.__set_name__)  # the fix
+    assert parent._methods_with_randomness == ['draw'] and child._methods_with_randomness == ['draw']
+
+    import mmdet.datasets.transforms  # noqa: F401  defines RandAugment(RandomChoice)
+    compat.cache_randomness.repair_recorded_methods()
+    assert RandomChoice._methods_with_randomness == ['random_pipeline_index']
+
+    class AddOne(BaseTransform):
+        def transform(self, results):
+            results['value'] += 1
+            return results
+    shared = TransformBroadcaster(transforms=[RandomChoice(transforms=[[AddOne()], [AddOne()]])],
+                                  mapping={'value': 'values'}, auto_remap=True,
+                                  share_random_params=True)
+    assert shared(dict(values=[0, 0, 0]))['values'] == [1, 1, 1]
+
+
 def _image(seed=0):
     return np.random.default_rng(seed).integers(0, 256, (16, 16, 3), dtype=np.uint8)
 
