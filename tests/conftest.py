@@ -14,7 +14,8 @@ import torch  # noqa: E402
 if os.environ.get('PYTEST_XDIST_WORKER'):
     torch.set_num_threads(1)
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # `tools` for the tool tests
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)  # `tools` for the tool tests
 
 import mimco_mm  # noqa: F401  registers the modules and applies the compat fixes
 
@@ -123,9 +124,9 @@ def shell(tool, *args, env=None, timeout=600):
     process, as a user runs it (one thread): the CompletedProcess, output captured."""
     import subprocess
     cmd = ['bash', tool] if tool.endswith('.sh') else [sys.executable, tool]
-    return subprocess.run([*cmd, *map(str, args)], cwd=osp.dirname(osp.dirname(osp.abspath(
-        __file__))), env={**os.environ, 'OMP_NUM_THREADS': '1', **(env or {})},
-        capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*cmd, *map(str, args)], cwd=ROOT,
+                          env={**os.environ, 'OMP_NUM_THREADS': '1', **(env or {})},
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def free_port():

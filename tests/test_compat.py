@@ -153,7 +153,8 @@ def test_a_transform_subclass_records_its_random_methods_on_itself():
     parent, child = classes(cache_randomness._mmcv_set_name)  # mmcv's own: the parent's list grows
     assert parent._methods_with_randomness == ['draw', 'draw']
     parent, child = classes(cache_randomness.__set_name__)  # the fix
-    assert parent._methods_with_randomness == ['draw'] and child._methods_with_randomness == ['draw']
+    assert parent._methods_with_randomness == ['draw']
+    assert child._methods_with_randomness == ['draw']
 
     import mmdet.datasets.transforms  # noqa: F401  defines RandAugment(RandomChoice)
     compat.cache_randomness.repair_recorded_methods()

@@ -4,6 +4,7 @@ every markdown table renders, every link and anchor resolves, code cites only do
 exist, comments carry no dates, a figure is stated in one place, and every tool the docs show
 is run by some test as a user runs it, in a fresh process."""
 import fnmatch
+import functools
 import glob
 import os
 import os.path as osp
@@ -15,21 +16,26 @@ import sys
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PAGES = ['README.md'] + sorted(osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, 'docs', '*.md')))
-PAGES += sorted(osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, 'configs', '**', 'README.md'),
-                                                         recursive=True))
+PAGES = ['README.md'] + sorted(
+    osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, 'docs', '*.md')))
+PAGES += sorted(osp.relpath(p, ROOT) for p in glob.glob(
+    osp.join(ROOT, 'configs', '**', 'README.md'), recursive=True))
 OUR_DIRS = ('configs', 'tools', 'mimco_mm', 'tests', 'docs', 'requirements')
 # Files the docs name that belong to other projects (their reference scripts and configs).
 UPSTREAM_FILES = {'eval_knn.py', 'eval_image_retrieval.py', 'setup.py'}
 # Shell entry points and the Python tool that parses the arguments after their own.
 WRAPPERS = {'tools/dist_train.sh': 'tools/train.py', 'tools/slurm_train.sh': 'tools/train.py',
-            'tools/dist_test.sh': 'tools/test.py', 'tools/dist_check.sh': 'tools/preflight/check_dist.py',
+            'tools/dist_test.sh': 'tools/test.py',
+            'tools/dist_check.sh': 'tools/preflight/check_dist.py',
             'tools/dist_knn.sh': 'tools/knn.py', 'tools/dist_retrieval.sh': 'tools/retrieval.py'}
-SHELL_TOOLS = ('tools/setup_env.sh', 'tools/gpu_check/gpu_check.sh', 'tools/install/wheelhouse.sh',
-               'tools/install/torch_floor.sh', 'tools/install/gpu_rehearsal.sh', 'tools/transfer.sh')
+SHELL_TOOLS = ('tools/setup_env.sh', 'tools/gpu_check/gpu_check.sh',
+               'tools/install/wheelhouse.sh', 'tools/install/torch_floor.sh',
+               'tools/install/gpu_rehearsal.sh', 'tools/transfer.sh')
 
 
+@functools.lru_cache(maxsize=None)
 def read(rel):
+    """A file's text, read once per test process (the checks read each page many times)."""
     with open(osp.join(ROOT, rel)) as f:
         return f.read()
 
@@ -71,7 +77,8 @@ def repo_paths(page):
     prose, blocks = split_code(text)
     found = set()
     for chunk in spans(text) + blocks:
-        for m in re.finditer(r'(?<![\w/.~-])((?:%s)/[\w./{},*-]*[\w*}/])' % '|'.join(OUR_DIRS), chunk):
+        pattern = r'(?<![\w/.~-])((?:%s)/[\w./{},*-]*[\w*}/])' % '|'.join(OUR_DIRS)
+        for m in re.finditer(pattern, chunk):
             token = m.group(1)
             if '...' in token:
                 continue
@@ -112,8 +119,8 @@ def test_every_repository_path_a_page_names_exists(page):
     # `x.py` or `ablations/x.py` is ours; `meta/train.txt` (no such folder here) is data or output
     ours = [name for name in sorted(bare_files(page)) if name not in UPSTREAM_FILES and
             ('/' not in name or name.split('/')[0] in folders)]
-    absent = [name for name in ours
-              if not any(fnmatch.fnmatch(f, name) or fnmatch.fnmatch(f, '*/' + name) for f in files)]
+    absent = [name for name in ours if not any(
+        fnmatch.fnmatch(f, name) or fnmatch.fnmatch(f, '*/' + name) for f in files)]
     assert not absent, f'{page} names files that are nowhere in the repository: {absent}'
 
 
@@ -123,9 +130,10 @@ def slug(heading):
     return s.replace(' ', '-')
 
 
+@functools.lru_cache(maxsize=None)
 def headings(rel):
     prose, _ = split_code(read(rel))
-    return [m.group(2).strip() for m in re.finditer(r'^(#+)\s+(.*)$', prose, re.M)]
+    return tuple(m.group(2).strip() for m in re.finditer(r'^(#+)\s+(.*)$', prose, re.M))
 
 
 @pytest.mark.parametrize('page', PAGES)
@@ -164,7 +172,8 @@ def test_every_markdown_table_renders(page):
         while i < len(lines) and lines[i].lstrip().startswith('|'):
             i += 1
         block = lines[start:i]
-        if len(block) < 2 or not re.fullmatch(r'\|?(\s*:?-+:?\s*\|)+\s*:?-*:?\s*\|?\s*', block[1].strip()):
+        separator = r'\|?(\s*:?-+:?\s*\|)+\s*:?-*:?\s*\|?\s*'
+        if len(block) < 2 or not re.fullmatch(separator, block[1].strip()):
             bad.append(f'line {start + 1}: a table without header and separator: {block[0][:60]}')
             continue
         width = len(table_cells(block[0]))

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import free_port, make_image_folder, run_train
+from conftest import free_port, make_image_folder, run_train, shell
 from tools import knn as knn_tool
 from tools import retrieval as retrieval_tool
 from tools import test as test_tool
@@ -119,11 +119,10 @@ def test_linear_probe_trains_the_head_only_and_reports_its_accuracy(pretrain_cha
     assert metrics['accuracy/top1'] == pytest.approx(100.0 * right / total)
 
 
-def _run_tool(args, port=None):
-    """A tool in its own process with one thread, so that two runs compute the same floats."""
-    import subprocess
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(port or 0))
-    res = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+def _run_tool(tool, *args, port=None):
+    """A tool in its own process with one thread (`conftest.shell`), so that two runs compute
+    the same floats."""
+    res = shell(tool, *args, env=dict(PORT=str(port or 0)))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res
 
@@ -137,21 +136,19 @@ def _run_tool(args, port=None):
 def test_two_processes_give_exactly_the_single_process_metrics(pretrain_chain, tmp_path, tool,
                                                                launcher, config, options):
     """21 images per split: the two processes get 11 and 10 (no sample padded or repeated)."""
-    import sys
     data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=7, size=36,
                              splits=('train', 'val'))
     opts = ['--cfg-options', f'test_dataloader.dataset.data_root={data}', *options]
     if tool == 'tools/knn.py':
         opts.insert(1, f'knn_bank_dataloader.dataset.data_root={data}')
-    _run_tool([sys.executable, tool, config, pretrain_chain['stage2'],
-               '--out', str(tmp_path / 'one.json'), *opts])
-    _run_tool(['bash', launcher, config, pretrain_chain['stage2'], '2',
-               '--out', str(tmp_path / 'two.json'), *opts], port=free_port())
+    _run_tool(tool, config, pretrain_chain['stage2'], '--out', tmp_path / 'one.json', *opts)
+    _run_tool(launcher, config, pretrain_chain['stage2'], '2', '--out', tmp_path / 'two.json',
+              *opts, port=free_port())
     one = json.loads((tmp_path / 'one.json').read_text())
     two = json.loads((tmp_path / 'two.json').read_text())
     assert two['metrics'] == one['metrics']
     assert len(one['metrics']) >= 4
-    if tool == 'knn':  # the config's logistic regression too (fitted by process 0, sent out)
+    if tool == 'tools/knn.py':  # its logistic regression too (fitted by process 0, sent out)
         assert {'logreg/top1', 'logreg/top5', 'logreg/l2'} <= set(one['metrics'])
     # the provenance says how many processes produced the number, and that the data was the same
     assert (one['provenance']['devices']['count'], two['provenance']['devices']['count']) == (1, 2)

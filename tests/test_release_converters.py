@@ -164,14 +164,10 @@ def test_clip_converts_to_the_features_open_clip_computes(open_clip_b16, tmp_pat
 def test_clip_converter_runs_from_the_shell_as_documented(open_clip_b16, tmp_path):
     """`python tools/model_converters/clip_to_mmpretrain.py SRC DST` in a fresh process, as a
     user runs it: no test has set a registry scope there, and CLIP's QuickGELU must still build."""
-    import os.path as osp
-    import subprocess
-    import sys
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    from conftest import shell
     src, dst = str(tmp_path / 'open_clip_visual.bin'), str(tmp_path / 'clip_teacher.pth')
     torch.save({f'visual.{k}': v for k, v in open_clip_b16.visual.state_dict().items()}, src)
-    done = subprocess.run([sys.executable, 'tools/model_converters/clip_to_mmpretrain.py', src, dst],
-                          cwd=root, capture_output=True, text=True, timeout=300)
+    done = shell('tools/model_converters/clip_to_mmpretrain.py', src, dst, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f'wrote {dst}' in done.stdout
     arch = torch.load(dst, weights_only=True)['meta']['architecture']['backbone']

@@ -30,7 +30,6 @@ shell only) is passed on to the job that runs, whose training writes its checkpo
 further job starts and the exit status is 75, as tools/slurm_train.sh's (130 after Ctrl-C, whose
 SIGINT the job ignores and gets as SIGTERM); a rerun continues.
 """
-import hashlib
 import os
 import os.path as osp
 import signal
@@ -38,6 +37,7 @@ import subprocess
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)  # mimco_mm, imported where a step needs it
 PREEMPTED = 75
 ALL_TASKS = 'ft linear knn roxford rparis recall coco coco_cascade coco3x ade'
 TRAINED = ('ft', 'linear', 'coco', 'coco_cascade', 'coco3x', 'ade')  # train, then test
@@ -106,14 +106,6 @@ class Jobs:
             raise SystemExit(128 - status if status < 0 else status)
 
 
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def task_state(work, pretrained_sha, checkpoint):
     """'done', 'resume' or 'new' for a task folder; a new folder is claimed for `checkpoint`.
     A folder of another checkpoint, or of unknown origin, is an error that touches nothing."""
@@ -122,17 +114,17 @@ def task_state(work, pretrained_sha, checkpoint):
         with open(mark) as f:
             recorded = f.read().strip()
         if recorded != pretrained_sha:
-            raise SystemExit(f'transfer.sh: {work} holds a run from another pre-training checkpoint '
-                             f'(sha256 {recorded}, not {pretrained_sha} of {checkpoint}): set '
-                             f'NAME= or move it away')
+            raise SystemExit(f'transfer.sh: {work} holds a run from another pre-training '
+                             f'checkpoint (sha256 {recorded}, not {pretrained_sha} of '
+                             f'{checkpoint}): set NAME= or move it away')
         if osp.isfile(osp.join(work, 'metrics.json')):
             return 'done'
         return 'resume' if osp.isfile(osp.join(work, 'last_checkpoint')) else 'new'
     if osp.isdir(work) and os.listdir(work):
-        raise SystemExit(f'transfer.sh: {work} is not empty and has no pretrained.sha256 (an older '
-                         f'transfer.sh, or another tool, wrote it): which checkpoint its files come '
-                         f'from is unknown; move it away, or write the sha256 of {checkpoint} into '
-                         f'{work}/pretrained.sha256 to continue it')
+        raise SystemExit(f'transfer.sh: {work} is not empty and has no pretrained.sha256 (an '
+                         f'older transfer.sh, or another tool, wrote it): which checkpoint its '
+                         f'files come from is unknown; move it away, or write the sha256 of '
+                         f'{checkpoint} into {work}/pretrained.sha256 to continue it')
     os.makedirs(work, exist_ok=True)
     with open(mark, 'w') as f:
         f.write(pretrained_sha + '\n')
@@ -167,7 +159,6 @@ def config_set(checkpoint):
     """(ARCH, [--cfg-options]) from the environment or from what the checkpoint records."""
     if os.environ.get('ARCH'):
         return os.environ['ARCH'], []
-    sys.path.insert(0, ROOT)
     from mimco_mm.architecture import benchmark_arch
     try:
         arch, options = benchmark_arch(checkpoint)
@@ -191,11 +182,13 @@ def main(argv=None):
     arch, arch_options = config_set(checkpoint)
     if arch not in CONFIGS:
         raise SystemExit(f'transfer.sh: unknown ARCH={arch} ({", ".join(CONFIGS)})')
+    folder = osp.dirname(checkpoint)  # work_dirs/mimco/vit-s_100e -> mimco_vit-s_100e
     name = os.environ.get('NAME') or \
-        f'{osp.basename(osp.dirname(osp.dirname(checkpoint)))}_{osp.basename(osp.dirname(checkpoint))}'
+        f'{osp.basename(osp.dirname(folder))}_{osp.basename(folder)}'
     out = osp.abspath(osp.join(os.environ.get('WORK_ROOT') or 'work_dirs', name))
     python = os.environ.get('PYTHON') or sys.executable
-    jobs, pretrained_sha = Jobs(), sha256(checkpoint)
+    from mimco_mm.models.teacher import file_sha256
+    jobs, pretrained_sha = Jobs(), file_sha256(checkpoint).hex()
     for task in (os.environ.get('TASKS') or ALL_TASKS).split():
         extra = [*arch_options, *os.environ.get('CFG_OPTIONS', '').split(),
                  *os.environ.get(f'CFG_OPTIONS_{task}', '').split()]

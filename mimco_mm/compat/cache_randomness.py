@@ -20,7 +20,8 @@ def __set_name__(self, owner, name):
 
 
 def repair_recorded_methods():
-    """Drop repeated names from every transform class's own list (classes defined before the fix)."""
+    """Drop repeated names from every transform class's own list (classes defined before the
+    fix was installed)."""
     from mmcv.transforms.base import BaseTransform
     classes, seen = [BaseTransform], set()
     while classes:

@@ -24,11 +24,13 @@ class UntrustedCheckpointError(pickle.UnpicklingError):
 
 # ---- 1. safe checkpoint loading ----------------------------------------------------------------
 
+BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')  # HistoryBuffer's own
+
 def _history_buffer_getattr(obj, name):
     """Stands in for `builtins.getattr` while unpickling: mmengine's HistoryBuffer pickles its
     statistics methods as `getattr(HistoryBuffer, 'mean')`; no other use of getattr is allowed."""
     from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and (name in ('min', 'max', 'current', 'mean') or
+    if obj is HistoryBuffer and (name in BUILTIN_STATISTICS or
                                  getattr(obj, name, None) in registered_statistics()):
         return getattr(obj, name)
     raise pickle.UnpicklingError(
@@ -43,7 +45,7 @@ def registered_statistics():
     never import anything."""
     from mmengine.logging import HistoryBuffer
     return [method for name, method in HistoryBuffer._statistics_methods.items()
-            if name not in ('min', 'max', 'current', 'mean') and callable(method)]
+            if name not in BUILTIN_STATISTICS and callable(method)]
 
 
 def allowed_checkpoint_globals():

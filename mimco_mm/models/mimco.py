@@ -81,20 +81,18 @@ class MimCo(BaseSelfSupervisor):
         Returns:
             dict(loss_patch, loss_img) and the logged agreement with the teacher.
         """
-        mask = torch.stack([sample.mask for sample in data_samples])  # (B, h, w)
-        targets = self.target_generator(inputs)
-        patch, global_, token_mask = self.student_tokens(inputs, mask)
-        return self.head.loss(patch, global_, targets.patch, targets.global_, token_mask)
+        return self.micro_batch_loss(inputs, data_samples, self.target_generator(inputs), None)
 
     def micro_batch_loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
                          targets, img_keys) -> Dict[str, torch.Tensor]:
-        """`loss` for one part of a batch whose teacher already ran on the whole of it.
+        """The student's side of `loss`, given the teacher's targets: for one part of a batch
+        whose teacher already ran on the whole of it, and for `loss` itself.
 
         Args:
             inputs, data_samples: this part's, as in `loss`.
-            targets: TeacherTargets of this part's images.
+            targets: TeacherTargets of these images.
             img_keys: the image loss's keys gathered from the whole batch (and every process),
-                with this part's offset into them, or None.
+                with this part's offset into them, or None (this batch's own).
         """
         mask = torch.stack([sample.mask for sample in data_samples])  # (B, h, w)
         patch, global_, token_mask = self.student_tokens(inputs, mask)
