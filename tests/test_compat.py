@@ -331,3 +331,51 @@ def test_a_restarted_attempt_reads_none_of_the_failed_attempts_keys(monkeypatch,
     monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '1')
     from mimco_mm.compat.elastic_restart_store import attempt_prefix
     assert attempt_prefix() is None
+
+
+def test_a_config_is_formatted_by_yapf_once_and_its_text_is_yapfs(monkeypatch):
+    """Config.pretty_text, called as MMEngine calls it (runner start, every checkpoint): yapf
+    formats each distinct text once; the text is what yapf alone writes; a changed config, a
+    changed style and yapf's errors are yapf's own."""
+    from mmengine.config import Config
+    from mmengine.config import config as config_module
+    from yapf.yapflib.yapf_api import FormatCode as yapf_format
+
+    from mimco_mm.compat import config_text
+    calls = []
+
+    def counting(source, *args, **kwargs):
+        calls.append(source)
+        return yapf_format(source, *args, **kwargs)
+    monkeypatch.setattr(config_module, 'FormatCode', config_text.memoized(counting))
+    cfg = Config(dict(model=dict(type='MimCo', depth=12), optim_wrapper=dict(lr=1.5e-4)))
+    text = cfg.pretty_text
+    assert [cfg.pretty_text for _ in range(5)] == [text] * 5 and len(calls) == 1
+    assert text == yapf_format(calls[0], style_config=dict(
+        based_on_style='pep8', blank_line_before_nested_class_or_def=True,
+        split_before_expression_after_opening_paren=True))[0]
+    cfg.model.depth = 6  # a changed config is formatted again
+    assert 'depth=6' in cfg.pretty_text and len(calls) == 2
+    assert config_module.FormatCode(calls[0], style_config=dict(based_on_style='google')) == \
+        yapf_format(calls[0], style_config=dict(based_on_style='google')) and len(calls) == 3
+    with pytest.raises(Exception):
+        config_module.FormatCode('def broken(:\n')
+    with pytest.raises(Exception):  # not remembered as a result
+        config_module.FormatCode('def broken(:\n')
+    assert len(calls) == 5
+    assert getattr(config_module.FormatCode, '__wrapped__', None) is counting
+    # the installed fix wraps yapf's FormatCode under its own name
+    monkeypatch.undo()
+    assert config_module.FormatCode.__name__ == 'FormatCode'
+    assert config_module.FormatCode.__wrapped__ is yapf_format
+
+
+def test_the_memo_keeps_only_its_newest_results():
+    from mimco_mm.compat import config_text
+    seen = []
+    remembered = config_text.memoized(lambda source: seen.append(source) or (source, False))
+    for i in range(config_text.KEEP + 1):
+        remembered(f'x = {i}\n')
+    remembered(f'x = {config_text.KEEP}\n')  # the newest: remembered
+    remembered('x = 0\n')  # the oldest: dropped, formatted again
+    assert len(seen) == config_text.KEEP + 2
