@@ -180,14 +180,25 @@ def run_train(config, work_dir, *options, resume=False, knn_monitor=False):
 @pytest.fixture(scope='session')
 def pretrain_chain(tmp_path_factory):
     """The real two-stage chain on the CPU variants, one epoch each, through tools/train.py:
-    stage 1 (MoCo v3) writes the teacher, stage 2 (MimCo) learns from it."""
-    root = tmp_path_factory.mktemp('pretrain_chain')
-    data = make_image_folder(str(root / 'data'), classes=2, per_class=8)
-    common = [f'train_dataloader.dataset.data_root={data}', 'train_dataloader.batch_size=8',
-              'train_cfg.max_epochs=1']
-    run_train('configs/mocov3/vit-tiny_cpu.py', root / 'mocov3', *common)
-    teacher = root / 'mocov3' / 'epoch_1.pth'
-    run_train('configs/mimco/vit-tiny_cpu.py', root / 'mimco', *common,
-              f'model.teacher.checkpoint={teacher}')
-    return dict(root=root, data=data, teacher=str(teacher),
-                stage2=str(root / 'mimco' / 'epoch_1.pth'))
+    stage 1 (MoCo v3) writes the teacher, stage 2 (MimCo) learns from it. Built once per test
+    run: under xdist the first worker to need it trains it into the run's shared temporary
+    folder while the others wait, then every worker reads the same files (tests write their
+    own runs elsewhere)."""
+    from filelock import FileLock
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base
+    root = shared / 'pretrain_chain'
+    chain = dict(root=root, data=str(root / 'data'), teacher=str(root / 'mocov3' / 'epoch_1.pth'),
+                 stage2=str(root / 'mimco' / 'epoch_1.pth'))
+    with FileLock(str(shared / 'pretrain_chain.lock')):
+        if (root / 'complete').is_file():
+            return chain
+        root.mkdir(exist_ok=True)
+        make_image_folder(chain['data'], classes=2, per_class=8)
+        common = [f'train_dataloader.dataset.data_root={chain["data"]}',
+                  'train_dataloader.batch_size=8', 'train_cfg.max_epochs=1']
+        run_train('configs/mocov3/vit-tiny_cpu.py', root / 'mocov3', *common)
+        run_train('configs/mimco/vit-tiny_cpu.py', root / 'mimco', *common,
+                  f'model.teacher.checkpoint={chain["teacher"]}')
+        (root / 'complete').touch()
+    return chain

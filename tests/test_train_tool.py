@@ -9,12 +9,12 @@ from conftest import run_train
 from tools._common import ROOT, default_work_dir
 
 
-def test_stage2_learns_from_the_stage1_checkpoint_and_resumes(pretrain_chain):
+def test_stage2_learns_from_the_stage1_checkpoint_and_resumes(pretrain_chain, tmp_path):
     teacher_state = torch.load(pretrain_chain['teacher'], weights_only=False)['state_dict']
     options = [f'train_dataloader.dataset.data_root={pretrain_chain["data"]}',
                'train_dataloader.batch_size=8',
                f'model.teacher.checkpoint={pretrain_chain["teacher"]}']
-    work_dir = pretrain_chain['root'] / 'mimco_resume'
+    work_dir = tmp_path / 'mimco_resume'
     runner = run_train('configs/mimco/vit-tiny_cpu.py', work_dir, *options,
                        'train_cfg.max_epochs=1')
     model = runner.model
