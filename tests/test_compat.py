@@ -379,3 +379,40 @@ def test_the_memo_keeps_only_its_newest_results():
     remembered(f'x = {config_text.KEEP}\n')  # the newest: remembered
     remembered('x = 0\n')  # the oldest: dropped, formatted again
     assert len(seen) == config_text.KEEP + 2
+
+
+def test_an_installed_packages_config_index_is_read_once_and_answers_as_mmengine(monkeypatch):
+    """`mmdet::...` references: the package's model index and metafiles are read on the first
+    lookup only; every lookup answers what MMEngine's own function answers (an entry, or its
+    ValueError for a base file that no metafile lists), and returns a copy."""
+    from mmengine.config import utils
+    from mmengine.utils import get_installed_path
+
+    from mimco_mm.compat import external_configs
+    assert utils._get_cfg_metainfo is external_configs._get_cfg_metainfo
+    upstream = external_configs.UPSTREAM[0]
+    mmdet = get_installed_path('mmdet')
+    name = 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+    assert utils._get_cfg_metainfo(mmdet, name) == upstream(mmdet, name)
+    with pytest.raises(ValueError, match='but got _base_/default_runtime') as ours:
+        utils._get_cfg_metainfo(mmdet, '_base_/default_runtime')
+    with pytest.raises(ValueError) as theirs:
+        upstream(mmdet, '_base_/default_runtime')
+    assert str(ours.value) == str(theirs.value)
+    entry = utils._get_cfg_metainfo(mmdet, name)
+    entry['Config'] = 'changed'
+    assert utils._get_cfg_metainfo(mmdet, name)['Config'] != 'changed'
+    # read once: a fresh process's first lookup loads the files, later ones none
+    loads = []
+    import mmengine.fileio
+    original = mmengine.fileio.load
+    monkeypatch.setattr(mmengine.fileio, 'load', lambda *a, **k: loads.append(a) or original(
+        *a, **k))
+    monkeypatch.setattr(external_configs, '_INDEXES', {})
+    utils._get_cfg_metainfo(mmdet, name)
+    assert len(loads) > 100  # model-index.yml and every metafile
+    first = len(loads)
+    utils._get_cfg_metainfo(mmdet, 'retinanet/retinanet_r50_fpn_1x_coco.py')
+    with pytest.raises(ValueError):
+        utils._get_cfg_metainfo(mmdet, '_base_/datasets/coco_detection')
+    assert len(loads) == first

@@ -19,6 +19,8 @@ it does not fix.
   and builds on a CPU-only machine (mmengine asserted a GPU).
 - config_text: `Config.pretty_text` formats a config with yapf once, not at every call (MMEngine
   calls it five times per run start and once per checkpoint).
+- external_configs: a config naming an installed package's file (`mmdet::...`) reads that
+  package's metafile index once per process, not at every reference.
 - cache_randomness: a transform subclass's random methods are recorded on the subclass, not
   appended to its parent's list (mmdet's RandAugment doubled mmcv's RandomChoice's).
 - multimodal_imports: a recent transformers (GPU images carry one) no longer breaks
@@ -28,8 +30,8 @@ it does not fix.
 import warnings
 
 from . import (adjust_hue, atomic_checkpoint, bf16_amp, cache_randomness, checkpoint_loading,
-               config_text, cpu_dist, dataloader_workers, elastic_restart_store, in1d,
-               load_image, multimodal_imports, strict_pretrained)
+               config_text, cpu_dist, dataloader_workers, elastic_restart_store,
+               external_configs, in1d, load_image, multimodal_imports, strict_pretrained)
 from .checkpoint_integrity import CorruptCheckpointError  # noqa: F401
 from .checkpoint_loading import (TRUST_ENV, UntrustedCheckpointError,  # noqa: F401
                                  load_checkpoint_file)
@@ -37,7 +39,7 @@ from .load_image import BadImageError  # noqa: F401
 
 FIXES = (multimodal_imports, cpu_dist, elastic_restart_store, strict_pretrained,
          checkpoint_loading, adjust_hue, in1d, atomic_checkpoint, dataloader_workers, load_image,
-         bf16_amp, cache_randomness, config_text)
+         bf16_amp, cache_randomness, config_text, external_configs)
 
 
 def apply():
