@@ -101,6 +101,7 @@ def test_linear_probe_trains_the_head_only_and_reports_its_accuracy(pretrain_cha
                'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
                'default_hooks.checkpoint.interval=2']
     runner = run_train(config, tmp_path / 'linear', *options)
+    assert (tmp_path / 'linear' / 'best_accuracy_top1_epoch_2.pth').is_file()  # save_best
     stage2 = torch.load(pretrain_chain['stage2'], weights_only=False)['state_dict']
     model = runner.model
     assert all(not p.requires_grad for p in model.backbone.parameters())

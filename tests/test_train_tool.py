@@ -126,3 +126,46 @@ def test_what_counts_as_an_earlier_run(tmp_path):
     refuse_to_start_over(cfg, environ=dict(agent, MIMCO_LAUNCHED_AT=str(time.time() - 120)))
     with pytest.raises(SystemExit, match='iter_4.pth'):  # one from before the launch
         refuse_to_start_over(cfg, environ=dict(agent, MIMCO_LAUNCHED_AT=str(time.time())))
+
+
+def test_tensorboard_is_added_beside_the_configs_backends_or_refused_without_the_package(
+        monkeypatch):
+    """`--tensorboard` adds MMEngine's TensorboardVisBackend to the config's backends (mmdet's
+    and mmseg's configs name their own), once; without the tensorboard package it stops before
+    any work and says how to install it."""
+    import importlib.util
+
+    from tools import train as train_tool
+    config = osp.join(ROOT, 'configs/benchmarks/upernet_vit-tiny_cpu.py')
+    args = train_tool.parse_args([config, '--tensorboard', '--work-dir', '/tmp/unused'])
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name ==
+                        'tensorboard' else real_find_spec(name, *a))
+    with pytest.raises(SystemExit, match=r'tensorboard package is not installed \(pip install '
+                       r'tensorboard\)'):
+        train_tool.build_config(args)
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: object() if name ==
+                        'tensorboard' else real_find_spec(name, *a))
+    cfg = train_tool.build_config(args)
+    plain = train_tool.build_config(train_tool.parse_args([config, '--work-dir', '/tmp/unused']))
+    assert [b['type'] for b in cfg.visualizer.vis_backends] == \
+        [b['type'] for b in plain.visualizer.vis_backends] + ['TensorboardVisBackend']
+    train_tool.add_tensorboard(cfg)  # asked twice: still one
+    assert [b['type'] for b in cfg.visualizer.vis_backends].count('TensorboardVisBackend') == 1
+
+
+def test_transfer_passes_tensorboard_to_the_trained_tasks_only_when_asked(monkeypatch, tmp_path):
+    from tools import transfer
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
+    commands = []
+
+    class Jobs:
+        def run(self, cmd):
+            commands.append(cmd)
+    for asked in ('', '1'):
+        monkeypatch.setenv('TENSORBOARD', asked)
+        commands.clear()
+        transfer.run_trained(Jobs(), 'ade', 'configs/benchmarks/upernet_vit-tiny_cpu.py',
+                             str(tmp_path), 'stage2.pth', '1', [], 'new')
+        train, test = commands
+        assert ('--tensorboard' in train) == (asked == '1') and '--tensorboard' not in test

@@ -51,14 +51,33 @@ def test_a_wrong_prefix_is_an_error_not_a_scratch_run(config, pretrain_chain):
         _build(config, pretrain_chain['stage2'], prefix='target_generator.')
 
 
-def _metrics_after_train_and_test(config, work_dir, options):
+def _metrics_after_train_and_test(config, work_dir, options, best):
+    """Train, then test the last checkpoint; the validation also kept the best checkpoint by
+    the task's metric (file name pattern `best`)."""
     run_train(config, work_dir, *options)
-    checkpoints = sorted(work_dir.glob('*.pth'))
-    assert checkpoints, 'training wrote no checkpoint'
+    last = (work_dir / 'last_checkpoint').read_text().strip()
+    assert osp.isfile(last), 'training wrote no checkpoint'
+    assert len(list(work_dir.glob(best))) == 1, sorted(p.name for p in work_dir.iterdir())
     out = work_dir / 'test_metrics.json'
-    test_tool.main([osp.join(ROOT, config), str(checkpoints[-1]), '--work-dir', str(work_dir),
+    test_tool.main([osp.join(ROOT, config), last, '--work-dir', str(work_dir),
                     '--out', str(out), '--cfg-options', *options])
     return json.loads(out.read_text())['metrics']
+
+
+@pytest.mark.parametrize('config,metric', [
+    *[(c, 'coco/bbox_mAP') for c in (
+        'mask-rcnn_vit-s_fpn_ms-1x_coco.py', 'cascade-mask-rcnn_vit-s_fpn_giou-4conv1f_ms-1x_coco.py',
+        'mask-rcnn_vit-s_simple-fpn_lsj-100e_coco.py', 'mask-rcnn_vit-b_simple-fpn_lsj-100e_coco.py',
+        'mask-rcnn_swin-t_fpn_1x_coco.py', 'mask-rcnn_swin-t_fpn_ms-crop-3x_coco.py')],
+    *[(c, 'mIoU') for c in ('upernet_vit-s_8xb2-160k_ade20k-512x512.py',
+                            'upernet_vit-b_8xb2-160k_ade20k-512x512.py',
+                            'upernet_swin-t_8xb2-160k_ade20k-512x512.py')],
+    *[(c, 'accuracy/top1') for c in ('vit-s_linear-90e_in1k.py', 'vit-b_linear-90e_in1k.py',
+                                     'vit-s_ft-200e_in1k.py', 'vit-b_ft-100e_in1k.py')],
+])
+def test_every_trained_protocol_keeps_its_best_checkpoint_by_the_tasks_metric(config, metric):
+    hook = load_config(osp.join(ROOT, 'configs/benchmarks', config)).default_hooks.checkpoint
+    assert (hook.save_best, hook.rule) == (metric, 'greater')
 
 
 def test_mask_rcnn_trains_and_evaluates_coco_ap(pretrain_chain, tmp_path):
@@ -72,7 +91,8 @@ def test_mask_rcnn_trains_and_evaluates_coco_ap(pretrain_chain, tmp_path):
                'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
                'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
                'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
-    metrics = _metrics_after_train_and_test(DET, tmp_path / 'det', options)
+    metrics = _metrics_after_train_and_test(DET, tmp_path / 'det', options,
+                                            best='best_coco_bbox_mAP_epoch_1.pth')
     for key in ('coco/bbox_mAP', 'coco/segm_mAP', 'coco/bbox_mAP_50'):
         assert key in metrics and 0.0 <= metrics[key] <= 1.0, (key, metrics)
 
@@ -87,5 +107,6 @@ def test_upernet_trains_and_evaluates_miou(pretrain_chain, tmp_path):
                'default_hooks.checkpoint.interval=2',
                'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
                'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
-    metrics = _metrics_after_train_and_test(SEG, tmp_path / 'seg', options)
+    metrics = _metrics_after_train_and_test(SEG, tmp_path / 'seg', options,
+                                            best='best_mIoU_iter_2.pth')
     assert 'mIoU' in metrics and 0.0 <= metrics['mIoU'] <= 100.0, metrics

@@ -41,6 +41,9 @@ def parse_args(argv=None):
     parser.add_argument('--overwrite', action='store_true',
                         help='start a new run in a work dir that holds checkpoints of another '
                         'one (refused without this: pass --resume to continue that run)')
+    parser.add_argument('--tensorboard', action='store_true',
+                        help='also log the scalars to TensorBoard (<work dir>/<timestamp>/'
+                        'vis_data/); needs the tensorboard package')
     parser.add_argument('--print-work-dir', action='store_true',
                         help='print the work dir these arguments give, and exit (for scripts)')
     add_runner_args(parser)
@@ -56,6 +59,8 @@ def build_config(args):
         if wrapper.get('type', 'OptimWrapper') != 'AmpOptimWrapper':
             wrapper.type = 'AmpOptimWrapper'
             wrapper.setdefault('loss_scale', 'dynamic')
+    if args.tensorboard:
+        add_tensorboard(cfg)
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg:
             raise ValueError(f'{args.config} has no auto_scale_lr.base_batch_size to scale from')
@@ -73,6 +78,20 @@ def build_config(args):
                          f'on more processes, or lower it with --auto-scale-lr')
     adapt_to_cpu_processes(cfg, args.launcher)
     return cfg
+
+
+def add_tensorboard(cfg):
+    """Add MMEngine's TensorboardVisBackend beside the config's own backends (once); without
+    the tensorboard package, a SystemExit that says how to install it, before any work."""
+    import importlib.util
+    if importlib.util.find_spec('tensorboard') is None:
+        raise SystemExit('--tensorboard: the tensorboard package is not installed '
+                         '(pip install tensorboard), or drop --tensorboard')
+    visualizer = cfg.setdefault('visualizer', dict(type='Visualizer'))
+    backends = list(visualizer.get('vis_backends') or [dict(type='LocalVisBackend')])
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+    visualizer['vis_backends'] = backends
 
 
 def refuse_to_start_over(cfg, overwrite=False, environ=None):

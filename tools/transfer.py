@@ -17,6 +17,7 @@ Environment:
   CFG_OPTIONS="k=v ..."       extra --cfg-options for every job (e.g. data roots), and
   CFG_OPTIONS_<task>="k=v ..." extra --cfg-options for that task only
   WORK_ROOT=work_dirs
+  TENSORBOARD=1               the trained tasks also log to TensorBoard (tools/train.py --tensorboard)
   PYTHON=...                  the interpreter of the frozen-feature tools (default: this one)
 
 Reruns (after a preemption, a crash, or to add tasks) continue where the last run stopped: each
@@ -133,11 +134,12 @@ def task_state(work, pretrained_sha, checkpoint):
 
 def run_trained(jobs, task, config, work, checkpoint, gpus, extra, state):
     """Fine-tune (or resume the interrupted fine-tune), then evaluate its last checkpoint."""
-    resume = ['--resume'] if state == 'resume' else []
-    print(f'=== [{task}] resuming the interrupted training in {work}' if resume else
+    flags = (['--resume'] if state == 'resume' else []) + \
+        (['--tensorboard'] if os.environ.get('TENSORBOARD') == '1' else [])
+    print(f'=== [{task}] resuming the interrupted training in {work}' if state == 'resume' else
           f'=== [{task}] train {config} -> {work}', flush=True)
     jobs.run(['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), config, gpus, '--work-dir', work,
-              *resume, '--cfg-options', f'model.backbone.init_cfg.checkpoint={checkpoint}',
+              *flags, '--cfg-options', f'model.backbone.init_cfg.checkpoint={checkpoint}',
               *extra])
     with open(osp.join(work, 'last_checkpoint')) as f:
         last = f.read().strip()

@@ -27,6 +27,9 @@ _base_ = [
     '../_base_/long_runs.py',
 ]
 custom_imports = dict(imports=['mimco_mm', 'mimco_mm.det'], allow_failed_imports=False)
+# best_coco_bbox_mAP_*.pth beside the last checkpoint, as mmdet / mmseg users expect;
+# the tables read the last checkpoint (the protocols report the end of training)
+default_hooks = dict(checkpoint=dict(save_best='coco/bbox_mAP', rule='greater'))
 # Long runs (../_base_/long_runs.py): NaN / Inf guard, a resumable checkpoint every 20 min
 # and on preemption; this loop resumes them exactly (no batch trained or loaded twice).
 train_cfg = dict(type='ResumableEpochBasedTrainLoop')

@@ -8,6 +8,9 @@
 _base_ = ['mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py',
           '../_base_/long_runs.py']
 custom_imports = dict(imports=['mimco_mm'], allow_failed_imports=False)
+# best_accuracy_top1_*.pth beside the last checkpoint, as mmdet / mmseg users expect;
+# the tables read the last checkpoint (the protocols report the end of training)
+default_hooks = dict(checkpoint=dict(save_best='accuracy/top1', rule='greater'))
 # Long runs (../_base_/long_runs.py): NaN / Inf guard, a resumable checkpoint every 20 min
 # and on preemption; this loop resumes them exactly (no batch trained or loaded twice).
 # (_delete_: mmpretrain's train_cfg has by_epoch=True, which names MMEngine's own loop)

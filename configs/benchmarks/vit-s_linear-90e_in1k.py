@@ -7,6 +7,9 @@
 _base_ = ['mmpretrain::mocov3/benchmarks/vit-small-p16_8xb128-linear-coslr-90e_in1k.py',
           '../_base_/long_runs.py']
 custom_imports = dict(imports=['mimco_mm'], allow_failed_imports=False)
+# best_accuracy_top1_*.pth beside the last checkpoint, as mmdet / mmseg users expect;
+# the tables read the last checkpoint (the protocols report the end of training)
+default_hooks = dict(checkpoint=dict(save_best='accuracy/top1', rule='greater'))
 # Long runs (../_base_/long_runs.py): NaN / Inf guard, a resumable checkpoint every 20 min
 # and on preemption; this loop resumes them exactly (no batch trained or loaded twice).
 train_cfg = dict(type='ResumableEpochBasedTrainLoop', val_interval=10)
