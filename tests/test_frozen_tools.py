@@ -64,30 +64,98 @@ def test_recall_tool_on_a_labelled_folder(pretrain_chain, labelled, tmp_path):
     assert all(0 <= v <= 100 for v in values) and values == sorted(values)
 
 
-def test_revisited_tool_finds_identical_images_first(pretrain_chain, tmp_path):
-    """Queries are full-image boxes of database images: each must rank its twin first, so both
-    Medium and Hard mAP are 100 (the hard-less query is left out of Hard)."""
-    root = tmp_path / 'roxford_tiny'
+def _tiny_revisited_set(root):
+    """5 random 40 x 48 database images; 2 queries (db_0, db_1), each with a box of its top-left
+    quarter."""
     os.makedirs(root / 'jpg')
     rng = np.random.default_rng(0)
     names = [f'db_{i}' for i in range(5)]
     for name in names:
         Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(
             root / 'jpg' / f'{name}.jpg', quality=100)
-    gnd = [dict(bbx=[0, 0, 48, 40], easy=np.array([0]), hard=np.array([], dtype=np.int64),
+    gnd = [dict(bbx=[0, 0, 24, 20], easy=np.array([0]), hard=np.array([], dtype=np.int64),
                 junk=np.array([], dtype=np.int64)),
-           dict(bbx=[0, 0, 48, 40], easy=np.array([], dtype=np.int64), hard=np.array([1]),
+           dict(bbx=[0, 0, 24, 20], easy=np.array([], dtype=np.int64), hard=np.array([1]),
                 junk=np.array([4]))]
     with open(root / 'gnd_tiny.pkl', 'wb') as f:
         pickle.dump(dict(imlist=names, qimlist=['db_0', 'db_1'], gnd=gnd), f)
+    return root
+
+
+TINY_RETRIEVAL = ['model.backbone.arch.embed_dims=64', 'model.backbone.arch.num_layers=4',
+                  'model.backbone.arch.num_heads=4', 'model.backbone.arch.feedforward_channels=256',
+                  'model.backbone.img_size=32', 'model.backbone.patch_size=4']
+
+
+@pytest.mark.parametrize('config', ['vit-s_retrieval_roxford5k_dino.py',
+                                    'vit-s_retrieval_roxford5k_ibot.py',
+                                    'vit-s_retrieval_rparis6k_dino.py'])
+def test_revisited_tool_finds_identical_images_first(pretrain_chain, tmp_path, config):
+    """Whole queries (DINO's and iBOT's protocols) that are database images: each must rank its
+    twin first, so both Medium and Hard mAP are 100 (the hard-less query is left out of Hard)."""
+    root = _tiny_revisited_set(tmp_path / 'tiny')
     metrics = retrieval_tool.main([
-        osp.join(ROOT, 'configs/benchmarks/vit-s_retrieval_roxford5k.py'), pretrain_chain['stage2'],
+        osp.join(ROOT, 'configs/benchmarks', config), pretrain_chain['stage2'],
         '--out', str(tmp_path / 'rox.json'), '--cfg-options',
-        f'retrieval.data_root={root}', 'retrieval.gnd_file=gnd_tiny.pkl', 'retrieval.image_size=32',
-        'model.backbone.arch.embed_dims=64', 'model.backbone.arch.num_layers=4',
-        'model.backbone.arch.num_heads=4', 'model.backbone.arch.feedforward_channels=256',
-        'model.backbone.img_size=32', 'model.backbone.patch_size=4'])
+        f'retrieval.data_root={root}', 'retrieval.gnd_file=gnd_tiny.pkl',
+        'retrieval.image_size=32', *TINY_RETRIEVAL])
     assert metrics == {'retrieval/mAP_medium': 100.0, 'retrieval/mAP_hard': 100.0}
+
+
+def test_revisited_images_are_shrunk_into_the_box_and_queries_cropped_only_when_asked(
+        pretrain_chain, tmp_path, monkeypatch):
+    """DINO's handling: each image shrunk into the image_size box with antialiasing (PIL's
+    thumbnail), never enlarged; the query box is used only with query_crop=True."""
+    big = Image.fromarray(np.random.default_rng(1).integers(0, 255, (300, 400, 3), np.uint8))
+    shrunk = retrieval_tool.shrink_into_box(big, 224)
+    assert shrunk.size == (224, 168) and big.size == (400, 300)  # the caller's image untouched
+    expected = big.copy()
+    expected.thumbnail((224, 224), Image.LANCZOS)
+    assert np.array_equal(np.asarray(shrunk), np.asarray(expected))
+    small = big.resize((40, 30))
+    assert retrieval_tool.shrink_into_box(small, 224).size == (40, 30)  # never enlarged
+    seen = []
+    original = retrieval_tool.multiscale_feature
+    monkeypatch.setattr(retrieval_tool, 'multiscale_feature',
+                        lambda model, image, *a: seen.append(image.size) or original(
+                            model, image, *a))
+    root = _tiny_revisited_set(tmp_path / 'tiny')
+    for crop in (False, True):
+        seen.clear()
+        retrieval_tool.main([
+            osp.join(ROOT, 'configs/benchmarks/vit-s_retrieval_roxford5k_dino.py'),
+            pretrain_chain['stage2'], '--out', str(tmp_path / f'{crop}.json'), '--cfg-options',
+            f'retrieval.data_root={root}', 'retrieval.gnd_file=gnd_tiny.pkl',
+            'retrieval.image_size=32', f'retrieval.query_crop={crop}', *TINY_RETRIEVAL])
+        assert seen[:5] == [(32, 27)] * 5  # 48 x 40 shrunk into 32 x 32
+        assert seen[5:] == ([(24, 20)] * 2 if crop else [(32, 27)] * 2)
+
+
+def test_multiscale_features_are_dinos_mean_of_rescaled_inputs(pretrain_chain):
+    """The feature of one image: the mean over scales of the features of the image bilinearly
+    rescaled by each scale (scale 1: the image itself), L2-normalised (DINO's multi_scale)."""
+    import torch.nn.functional as F
+
+    from tools._frozen import build_frozen_model
+    _, model, device = build_frozen_model(
+        osp.join(ROOT, 'configs/benchmarks/vit-s_retrieval_rparis6k_dino.py'),
+        pretrain_chain['stage2'], {
+            'model.backbone.arch.embed_dims': 64, 'model.backbone.arch.num_layers': 4,
+            'model.backbone.arch.num_heads': 4, 'model.backbone.arch.feedforward_channels': 256,
+            'model.backbone.img_size': 32, 'model.backbone.patch_size': 4})
+    image = Image.fromarray(np.random.default_rng(2).integers(0, 255, (32, 40, 3), np.uint8))
+    scales = (1, 2 ** -0.5, 0.5)
+    got = retrieval_tool.multiscale_feature(model, image, scales, device)
+    pre = model.data_preprocessor
+    x = (torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1) - pre.mean) / pre.std
+    feats = []
+    with torch.no_grad():
+        for s in scales:
+            inp = x[None] if s == 1 else F.interpolate(x[None], scale_factor=s, mode='bilinear',
+                                                       align_corners=False)
+            out = model.extract_feat(inp)
+            feats.append((out[-1] if isinstance(out, (tuple, list)) else out)[0])
+    assert torch.allclose(got, F.normalize(sum(feats) / 3, dim=0), atol=1e-6)
 
 
 def test_linear_probe_trains_the_head_only_and_reports_its_accuracy(pretrain_chain, labelled,

@@ -5,8 +5,11 @@
 
 The config's `retrieval` dict picks the protocol:
 - `dict(protocol='revisited', data_root='data/roxford5k', gnd_file='gnd_roxford5k.pkl',
-  image_size=512, scales=(1, 0.7071, 0.5))`: Revisited Oxford / Paris, Medium and Hard mAP, as in
-  DINO's evaluation (queries cropped to their box, multi-scale features averaged, L2-normalised).
+  image_size=512, scales=(1, 2 ** -0.5, 0.5), query_crop=False)`: Revisited Oxford / Paris,
+  Medium and Hard mAP, with the image handling of DINO's eval_image_retrieval.py (which iBOT's
+  evaluation reuses): every image shrunk into an image_size box with antialiasing (never
+  enlarged), features at each scale of that image averaged and L2-normalised; queries whole
+  unless `query_crop=True` (cropped to their box first, as the revisitop toolkit's example does).
   Images are read from data_root/jpg/<name>.jpg.
 - `dict(protocol='recall', ks=(1, 2, 4, 8))`: Recall@K over `test_dataloader` (any labelled image
   folder in mmpretrain's layout).
@@ -28,23 +31,29 @@ from tools._common import run_process  # noqa: E402
 from tools._frozen import build_frozen_model, build_loader, run_frozen_tool  # noqa: E402
 
 
+def shrink_into_box(image, size):
+    """The PIL image shrunk (never enlarged) so that both sides fit in size x size, keeping the
+    aspect ratio, with antialiasing: PIL's `thumbnail`, as DINO's OxfordParisDataset does."""
+    image = image.copy()
+    image.thumbnail((size, size), Image.LANCZOS)  # LANCZOS is PIL's former ANTIALIAS
+    return image
+
+
 @torch.no_grad()
-def multiscale_feature(model, image, image_size, scales, device):
-    """(D,) L2-normalised mean of the features at each scale of one image.
+def multiscale_feature(model, image, scales, device):
+    """(D,) L2-normalised mean of the features of one image at each scale (DINO's
+    utils.multi_scale): the image as given at scale 1, bilinearly resized by the scale otherwise.
 
     Args:
-        image: PIL RGB image; resized so its longer side is `image_size` (x scale), keeping the
-            aspect ratio and a multiple of the patch size is not needed (position embeddings are
-            interpolated).
+        image: PIL RGB image, already at its evaluation size (shrink_into_box).
     """
     pre = model.data_preprocessor
     rgb = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)  # (3, H, W)
-    rgb = (rgb - pre.mean.cpu()) / pre.std.cpu()  # preprocessor stats are RGB-ordered here
+    rgb = ((rgb - pre.mean.cpu()) / pre.std.cpu())[None]  # preprocessor stats are RGB here
     total = 0
     for scale in scales:
-        side = max(rgb.shape[1:])
-        size = [max(16, round(d * image_size * scale / side)) for d in rgb.shape[1:]]
-        x = F.interpolate(rgb[None], size=size, mode='bilinear', align_corners=False)
+        x = rgb if scale == 1 else F.interpolate(rgb, scale_factor=scale, mode='bilinear',
+                                                 align_corners=False)
         feat = model.extract_feat(x.to(device))
         total = total + (feat[-1] if isinstance(feat, (tuple, list)) else feat)[0].float().cpu()
     return F.normalize(total / len(scales), dim=0)
@@ -53,7 +62,8 @@ def multiscale_feature(model, image, image_size, scales, device):
 def revisited(cfg, model, device, spec):
     gnd = load_revisited_gnd(osp.join(spec['data_root'], spec['gnd_file']))
     image_dir = osp.join(spec['data_root'], 'jpg')
-    size, scales = spec.get('image_size', 512), tuple(spec.get('scales', (1, 0.7071, 0.5)))
+    size, scales = spec.get('image_size', 512), tuple(spec.get('scales', (1, 2 ** -0.5, 0.5)))
+    query_crop = spec.get('query_crop', False)
 
     def feature(name, box=None):
         path = osp.join(image_dir, name + '.jpg')
@@ -63,11 +73,13 @@ def revisited(cfg, model, device, spec):
         image = Image.open(path).convert('RGB')
         if box is not None:
             image = image.crop(tuple(int(round(v)) for v in box))
-        return multiscale_feature(model, image, size, scales, device)
+        return multiscale_feature(model, shrink_into_box(image, size), scales, device)
 
-    print(f'{len(gnd["imlist"])} database images, {len(gnd["qimlist"])} queries')
+    print(f'{len(gnd["imlist"])} database images, {len(gnd["qimlist"])} queries'
+          f'{" (cropped to their box)" if query_crop else ""}')
     db = torch.stack([feature(n) for n in gnd['imlist']])
-    queries = torch.stack([feature(n, g.get('bbx')) for n, g in zip(gnd['qimlist'], gnd['gnd'])])
+    queries = torch.stack([feature(n, g.get('bbx') if query_crop else None)
+                           for n, g in zip(gnd['qimlist'], gnd['gnd'])])
     return revisited_map(rank_database(queries, db), gnd['gnd'])
 
 
@@ -75,7 +87,8 @@ def evaluate(config, checkpoint, cfg_options=None):
     cfg, model, device = build_frozen_model(config, checkpoint, cfg_options)
     spec = dict(cfg.get('retrieval', {}))
     protocol = spec.pop('protocol', None)
-    known = {'revisited': {'data_root', 'gnd_file', 'image_size', 'scales'}, 'recall': {'ks'}}
+    known = {'revisited': {'data_root', 'gnd_file', 'image_size', 'scales', 'query_crop'},
+             'recall': {'ks'}}
     if protocol not in known:
         raise KeyError(f"{config}: retrieval.protocol must be 'revisited' or 'recall', "
                        f'got {protocol!r}')

@@ -8,7 +8,7 @@ published number from another detector sits in that detector's own columns (Casc
 """
 
 # column keys: ft, linear, knn, coco_box, coco_mask, cascade_box, cascade_mask, ade, roxford_m,
-# roxford_h, rparis_m, rparis_h
+# roxford_h, roxford_ibot_m, roxford_ibot_h, rparis_m, rparis_h
 PUBLISHED = {
     'ViT-S/16': [
         dict(method='MimCo (paper)', epochs='100', ft=82.53,

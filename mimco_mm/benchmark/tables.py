@@ -27,8 +27,12 @@ COLUMNS = [
     ('cascade_box', 'COCO Cascade AP box', 'coco_cascade', 'coco/bbox_mAP', 100),
     ('cascade_mask', 'COCO Cascade AP mask', 'coco_cascade', 'coco/segm_mAP', 100),
     ('ade', 'ADE20K mIoU', 'ade', 'mIoU', 1),
-    ('roxford_m', 'ROxf M', 'roxford', 'retrieval/mAP_medium', 1),
-    ('roxford_h', 'ROxf H', 'roxford', 'retrieval/mAP_hard', 1),
+    # retrieval, one column per protocol: DINO's Oxford setting (224 px, one scale) and iBOT's
+    # (512 px, three scales); Paris is 512 px, three scales in both
+    ('roxford_m', 'ROxf M (DINO)', 'roxford', 'retrieval/mAP_medium', 1),
+    ('roxford_h', 'ROxf H (DINO)', 'roxford', 'retrieval/mAP_hard', 1),
+    ('roxford_ibot_m', 'ROxf M (iBOT)', 'roxford_ibot', 'retrieval/mAP_medium', 1),
+    ('roxford_ibot_h', 'ROxf H (iBOT)', 'roxford_ibot', 'retrieval/mAP_hard', 1),
     ('rparis_m', 'RPar M', 'rparis', 'retrieval/mAP_medium', 1),
     ('rparis_h', 'RPar H', 'rparis', 'retrieval/mAP_hard', 1),
 ]
@@ -93,7 +97,7 @@ def deviations(task: str, record: dict, arch: str) -> List[str]:
     return notes
 
 
-FROZEN_TASKS = ('knn', 'recall', 'roxford', 'rparis')
+FROZEN_TASKS = ('knn', 'recall', 'roxford', 'roxford_ibot', 'rparis')
 
 
 def pretraining_epochs(tasks: Dict[str, dict]) -> str:
