@@ -20,6 +20,7 @@ VIT_S_CONFIGS = [
     'configs/benchmarks/upernet_vit-s_8xb2-160k_ade20k-512x512.py',
     'configs/benchmarks/vit-s_linear-90e_in1k.py',
     'configs/benchmarks/vit-s_ft-200e_in1k.py',
+    'configs/benchmarks/vit-s_ft-ibot-200e_in1k.py',
     'configs/benchmarks/vit-s_knn_in1k.py',
 ]
 VIT_B_CONFIGS = [

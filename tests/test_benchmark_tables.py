@@ -36,10 +36,11 @@ def test_tables_from_fixture_runs(tmp_path):
     assert 'linear' not in ours and 'ade' not in ours
     row = next(line for line in markdown.splitlines() if line.startswith('| mimco_vit-s_100e'))
     cells = [c.strip() for c in row.strip('|').split('|')]
-    # columns with a value in some row only (no one reported Recall@1 here): ft, linear, k-NN,
-    # COCO box / mask, Cascade box / mask, ADE20K, ...
+    # columns with a value in some row only (no one reported Recall@1 here): ft, ft (iBOT
+    # recipe: iBOT's published row), linear, k-NN, COCO box / mask, Cascade box / mask, ...
     assert 'Recall@1' not in markdown
-    assert cells[2:10] == ['82.10', '–', '70.25', '47.10', '42.00', '–', '–', '–']
+    assert cells[2:10] == ['82.10', '–', '–', '70.25', '47.10', '42.00', '–', '–']
+    assert '| iBOT | 800 | – | 82.30 |' in markdown  # iBOT's recipe, in its own column
     assert '| MimCo (paper) | 100 | 82.53 |' in markdown
     assert 'arXiv 2209.03063' in markdown
     assert any(r['method'] == 'mimco_vit-b_100e' for r in tables['ViT-B/16'])

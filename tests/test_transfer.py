@@ -73,7 +73,8 @@ def _metrics_after_train_and_test(config, work_dir, options, best):
                             'upernet_vit-b_8xb2-160k_ade20k-512x512.py',
                             'upernet_swin-t_8xb2-160k_ade20k-512x512.py')],
     *[(c, 'accuracy/top1') for c in ('vit-s_linear-90e_in1k.py', 'vit-b_linear-90e_in1k.py',
-                                     'vit-s_ft-200e_in1k.py', 'vit-b_ft-100e_in1k.py')],
+                                     'vit-s_ft-200e_in1k.py', 'vit-s_ft-ibot-200e_in1k.py',
+                                     'vit-b_ft-100e_in1k.py')],
 ])
 def test_every_trained_protocol_keeps_its_best_checkpoint_by_the_tasks_metric(config, metric):
     hook = load_config(osp.join(ROOT, 'configs/benchmarks', config)).default_hooks.checkpoint

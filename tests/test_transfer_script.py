@@ -129,7 +129,7 @@ def test_every_pre_training_arch_has_every_transfer_task():
     and ADE20K, Swin-T COCO 1x / 3x and ADE20K; every config named exists and is of that arch,
     and every task is either trained or a frozen-feature tool's."""
     from tools.transfer import CONFIGS, FROZEN, TRAINED
-    wanted = {'vit-s': {'ft', 'linear', 'knn', 'coco', 'coco_cascade', 'ade'},
+    wanted = {'vit-s': {'ft', 'ft_ibot', 'linear', 'knn', 'coco', 'coco_cascade', 'ade'},
               'vit-b': {'ft', 'linear', 'knn', 'coco', 'ade'},
               'swin-t': {'coco', 'coco3x', 'ade'}}
     for arch, needed in wanted.items():

@@ -12,7 +12,7 @@ Environment:
                               the checkpoint records; a head count other than the configs' (a
                               12-head ViT-S: MoCo v3's, or the student_12heads ablation) is
                               passed to every job as model.backbone.arch.num_heads=N
-  TASKS="ft linear knn roxford roxford_ibot rparis recall coco coco_cascade coco3x ade"   a subset (default: all)
+  TASKS="ft ft_ibot linear knn roxford roxford_ibot rparis recall coco coco_cascade coco3x ade"   a subset (default: all)
   NAME=...                    the folder under WORK_ROOT
   CFG_OPTIONS="k=v ..."       extra --cfg-options for every job (e.g. data roots), and
   CFG_OPTIONS_<task>="k=v ..." extra --cfg-options for that task only
@@ -40,14 +40,15 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)  # mimco_mm, imported where a step needs it
 PREEMPTED = 75
-ALL_TASKS = 'ft linear knn roxford roxford_ibot rparis recall coco coco_cascade coco3x ade'
-TRAINED = ('ft', 'linear', 'coco', 'coco_cascade', 'coco3x', 'ade')  # train, then test
+ALL_TASKS = 'ft ft_ibot linear knn roxford roxford_ibot rparis recall coco coco_cascade coco3x ade'
+TRAINED = ('ft', 'ft_ibot', 'linear', 'coco', 'coco_cascade', 'coco3x', 'ade')  # train, then test
 FROZEN = {'knn': 'knn.py', 'roxford': 'retrieval.py', 'roxford_ibot': 'retrieval.py',
           'rparis': 'retrieval.py',
           'recall': 'retrieval.py'}  # a frozen-feature tool, no training
 # config set (the architecture a checkpoint records) -> {task: config under configs/benchmarks/}
 CONFIGS = {
-    'vit-s': dict(ft='vit-s_ft-200e_in1k.py', linear='vit-s_linear-90e_in1k.py',
+    'vit-s': dict(ft='vit-s_ft-200e_in1k.py', ft_ibot='vit-s_ft-ibot-200e_in1k.py',
+                  linear='vit-s_linear-90e_in1k.py',
                   knn='vit-s_knn_in1k.py', roxford='vit-s_retrieval_roxford5k_dino.py',
                   roxford_ibot='vit-s_retrieval_roxford5k_ibot.py',
                   rparis='vit-s_retrieval_rparis6k_dino.py', coco='mask-rcnn_vit-s_fpn_ms-1x_coco.py',

@@ -7,24 +7,27 @@ Every row's source says, column by column, whether the protocol behind the numbe
 published number from another detector sits in that detector's own columns (Cascade).
 """
 
-# column keys: ft, linear, knn, coco_box, coco_mask, cascade_box, cascade_mask, ade, roxford_m,
+# column keys: ft, ft_ibot, linear, knn, coco_box, coco_mask, cascade_box, cascade_mask, ade, roxford_m,
 # roxford_h, roxford_ibot_m, roxford_ibot_h, rparis_m, rparis_h
 PUBLISHED = {
     'ViT-S/16': [
         dict(method='MimCo (paper)', epochs='100', ft=82.53,
-             source='arXiv 2209.03063, abstract (MoCo v3 ViT-S teacher)'),
+             source='arXiv 2209.03063, abstract (MoCo v3 ViT-S teacher); its fine-tune '
+                    'protocol is not published'),
         dict(method='MoCo v3', epochs='300', ft=81.4, linear=73.2,
              source='facebookresearch/moco-v3 README. linear: MoCo v3 protocol = ours; '
                     'fine-tune: DeiT recipe, 300 epochs, not ours (MAE recipe, 200 epochs)'),
         dict(method='DINO', epochs='800', linear=77.0, knn=74.5,
              source='facebookresearch/dino README. k-NN: DINO protocol = ours; linear: DINO\'s '
                     '(last 4 CLS tokens concatenated, 100 epochs), not ours (MoCo v3\'s)'),
-        dict(method='iBOT', epochs='800', ft=82.3, linear=77.9, knn=75.2, cascade_box=49.4,
+        dict(method='iBOT', epochs='800', ft_ibot=82.3, linear=77.9, knn=75.2, cascade_box=49.4,
              cascade_mask=42.6, ade=45.4,
              source='bytedance/ibot README. COCO: Cascade Mask R-CNN 1x, 4conv1f GIoU heads, '
                     'batch 32, layer decay 0.8 = ours (cascade-mask-rcnn_vit-s config, Cascade '
                     'columns); ADE: UPerNet with iBOT\'s ViT-S recipe = ours; k-NN: DINO '
-                    'protocol = ours; fine-tune / linear: iBOT\'s own recipes, not ours'),
+                    'protocol = ours; fine-tune: iBOT\'s ViT-S recipe = our '
+                    'vit-s_ft-ibot-200e config (iBOT recipe column); linear: iBOT\'s own, not '
+                    'ours'),
         dict(method='MAE (TinyMIM report)', epochs='-', ft=80.6, ade=42.8,
              source='OliverRensu/TinyMIM README: TinyMIM\'s fine-tune and UPerNet recipes, not '
                     'ours'),
@@ -39,11 +42,12 @@ PUBLISHED = {
                     '= ours (but for its layer scale)'),
         dict(method='SimMIM', epochs='800', ft=83.8,
              source='microsoft/SimMIM README: SimMIM\'s fine-tune recipe, not ours'),
-        dict(method='iBOT', epochs='400', ft=84.0, linear=79.5, knn=77.1, cascade_box=51.2,
+        dict(method='iBOT', epochs='400', ft_ibot=84.0, linear=79.5, knn=77.1, cascade_box=51.2,
              cascade_mask=44.2, ade=50.0,
              source='bytedance/ibot README. COCO: Cascade Mask R-CNN 1x, layer decay 0.75, not '
                     'ours (no ViT-B cascade config yet); ADE: iBOT\'s ViT-B UPerNet recipe, not '
-                    'ours (MAE\'s); k-NN: DINO protocol = ours'),
+                    'ours (MAE\'s); fine-tune: iBOT\'s ViT-B recipe (iBOT recipe column); k-NN: '
+                    'DINO protocol = ours'),
         dict(method='DINO', epochs='400', linear=78.2, knn=76.1,
              source='facebookresearch/dino README. k-NN: DINO protocol = ours; linear: '
                     'DINO\'s, not ours'),

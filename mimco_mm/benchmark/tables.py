@@ -13,7 +13,10 @@ from .published import PUBLISHED
 
 # (column key, header, task folder, metric key, scale to percent)
 COLUMNS = [
+    # fine-tune: our MAE-recipe configs (published rows say which recipe theirs used), and
+    # iBOT's recipe in a column of its own
     ('ft', 'IN-1K fine-tune top-1', 'ft', 'accuracy/top1', 1),
+    ('ft_ibot', 'IN-1K fine-tune top-1 (iBOT recipe)', 'ft_ibot', 'accuracy/top1', 1),
     ('linear', 'linear top-1', 'linear', 'accuracy/top1', 1),
     ('knn', 'k-NN top-1 (k=20)', 'knn', 'knn/top1_k20', 1),
     # tools/knn.py's logistic regression on the same features (CLIP's L-BFGS probe, no
@@ -41,6 +44,7 @@ MISSING = '–'
 # What each trained downstream protocol prescribes (configs/benchmarks, docs/transfer.md): a run that used
 # a shorter schedule is marked in its row, so that it is never read as the published protocol.
 PROTOCOL_SCHEDULE = {'ft': ('max_epochs', {'ViT-S/16': 200, 'ViT-B/16': 100}),
+                     'ft_ibot': ('max_epochs', 200),
                      'linear': ('max_epochs', 90), 'coco': ('max_epochs', 12),
                      'coco_cascade': ('max_epochs', 12),
                      'ade': ('max_iters', 160000)}
