@@ -74,9 +74,9 @@ def test_both_views_run_from_the_shell_on_the_chains_checkpoints(pretrain_chain,
                  pretrain_chain['stage2'], '--teacher', pretrain_chain['teacher'],
                  '--out', tmp_path / 'attention.png')
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    one_row = shell('tools/visualization/visualize_attention.py', config, checkpoints[0],
-                    '--images', image, '--out', tmp_path / 'one.png')
-    assert one_row.returncode == 0, one_row.stderr[-2000:]
+    from tools.visualization import visualize_attention  # one row: in this process
+    visualize_attention.main([config, checkpoints[0], '--images', image,
+                              '--out', str(tmp_path / 'one.png')])
     tall, short = Image.open(tmp_path / 'attention.png'), Image.open(tmp_path / 'one.png')
     assert tall.size[1] > 2.5 * short.size[1]  # 3 rows (2 checkpoints + agreement) against 1
     done = shell('tools/visualization/visualize_features.py', config, *checkpoints,
