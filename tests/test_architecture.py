@@ -119,6 +119,7 @@ def test_swin_description_and_mismatch():
 
 SWIN_T_CONFIGS = [
     'configs/benchmarks/mask-rcnn_swin-t_fpn_1x_coco.py',
+    'configs/benchmarks/mask-rcnn_swin-t_fpn_ms-crop-1x_coco.py',
     'configs/benchmarks/mask-rcnn_swin-t_fpn_ms-crop-3x_coco.py',
     'configs/benchmarks/upernet_swin-t_8xb2-160k_ade20k-512x512.py',
 ]

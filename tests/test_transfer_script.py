@@ -126,12 +126,12 @@ def test_missing_checkpoint_is_refused(tmp_path):
 
 def test_every_pre_training_arch_has_every_transfer_task():
     """The config sets of tools/transfer.py: ViT-S and ViT-B run fine-tune, linear, k-NN, COCO
-    and ADE20K, Swin-T COCO 1x / 3x and ADE20K; every config named exists and is of that arch,
-    and every task is either trained or a frozen-feature tool's."""
+    and ADE20K, Swin-T COCO 1x (single-scale and multi-scale) / 3x and ADE20K; every config named
+    exists and is of that arch, and every task is either trained or a frozen-feature tool's."""
     from tools.transfer import CONFIGS, FROZEN, TRAINED
     wanted = {'vit-s': {'ft', 'ft_ibot', 'linear', 'knn', 'coco', 'coco_cascade', 'ade'},
               'vit-b': {'ft', 'linear', 'knn', 'coco', 'ade'},
-              'swin-t': {'coco', 'coco3x', 'ade'}}
+              'swin-t': {'coco', 'coco1x_ms', 'coco3x', 'ade'}}
     for arch, needed in wanted.items():
         tasks = CONFIGS[arch]
         assert needed <= set(tasks), (arch, sorted(tasks))

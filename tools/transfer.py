@@ -8,11 +8,12 @@ checkpoint's two parent folders (work_dirs/mimco/vit-s_100e/epoch_100.pth -> mim
 
 Environment:
   ARCH=vit-s|vit-b|swin-t|vit-tiny   which benchmark configs (vit-tiny: the CPU variants; swin-t:
-                              COCO 1x / 3x and ADE20K only). Default: read from the architecture
-                              the checkpoint records; a head count other than the configs' (a
-                              12-head ViT-S: MoCo v3's, or the student_12heads ablation) is
-                              passed to every job as model.backbone.arch.num_heads=N
-  TASKS="ft ft_ibot linear knn roxford roxford_ibot rparis recall coco coco_cascade coco3x ade"   a subset (default: all)
+                              COCO 1x, multi-scale 1x, 3x and ADE20K only). Default: read from
+                              the architecture the checkpoint records; a head count other than
+                              the configs' (a 12-head ViT-S: MoCo v3's, or the student_12heads
+                              ablation) is passed to every job as model.backbone.arch.num_heads=N
+  TASKS="ft ft_ibot linear knn roxford roxford_ibot rparis recall coco coco_cascade coco1x_ms
+         coco3x ade"          a subset (default: all)
   NAME=...                    the folder under WORK_ROOT
   CFG_OPTIONS="k=v ..."       extra --cfg-options for every job (e.g. data roots), and
   CFG_OPTIONS_<task>="k=v ..." extra --cfg-options for that task only
@@ -40,8 +41,9 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)  # mimco_mm, imported where a step needs it
 PREEMPTED = 75
-ALL_TASKS = 'ft ft_ibot linear knn roxford roxford_ibot rparis recall coco coco_cascade coco3x ade'
-TRAINED = ('ft', 'ft_ibot', 'linear', 'coco', 'coco_cascade', 'coco3x', 'ade')  # train, then test
+ALL_TASKS = ('ft ft_ibot linear knn roxford roxford_ibot rparis recall coco coco_cascade coco1x_ms '
+             'coco3x ade')
+TRAINED = ('ft', 'ft_ibot', 'linear', 'coco', 'coco_cascade', 'coco1x_ms', 'coco3x', 'ade')  # train, then test
 FROZEN = {'knn': 'knn.py', 'roxford': 'retrieval.py', 'roxford_ibot': 'retrieval.py',
           'rparis': 'retrieval.py',
           'recall': 'retrieval.py'}  # a frozen-feature tool, no training
@@ -58,6 +60,7 @@ CONFIGS = {
                   knn='vit-b_knn_in1k.py', coco='mask-rcnn_vit-b_simple-fpn_lsj-100e_coco.py',
                   ade='upernet_vit-b_8xb2-160k_ade20k-512x512.py'),
     'swin-t': dict(coco='mask-rcnn_swin-t_fpn_1x_coco.py',
+                   coco1x_ms='mask-rcnn_swin-t_fpn_ms-crop-1x_coco.py',
                    coco3x='mask-rcnn_swin-t_fpn_ms-crop-3x_coco.py',
                    ade='upernet_swin-t_8xb2-160k_ade20k-512x512.py'),
     'vit-tiny': dict(linear='vit-tiny_linear_cpu.py', knn='vit-tiny_knn_cpu.py',

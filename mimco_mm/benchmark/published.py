@@ -7,8 +7,9 @@ Every row's source says, column by column, whether the protocol behind the numbe
 published number from another detector sits in that detector's own columns (Cascade).
 """
 
-# column keys: ft, ft_ibot, linear, knn, coco_box, coco_mask, cascade_box, cascade_mask, ade, roxford_m,
-# roxford_h, roxford_ibot_m, roxford_ibot_h, rparis_m, rparis_h
+# column keys: ft, ft_ibot, linear, knn, coco_box, coco_mask, cascade_box, cascade_mask,
+# coco1x_ms_box, coco1x_ms_mask, coco3x_box, coco3x_mask, ade, roxford_m, roxford_h,
+# roxford_ibot_m, roxford_ibot_h, rparis_m, rparis_h
 PUBLISHED = {
     'ViT-S/16': [
         dict(method='MimCo (paper)', epochs='100', ft=82.53,
@@ -51,5 +52,20 @@ PUBLISHED = {
         dict(method='DINO', epochs='400', linear=78.2, knn=76.1,
              source='facebookresearch/dino README. k-NN: DINO protocol = ours; linear: '
                     'DINO\'s, not ours'),
+    ],
+    'Swin-T': [
+        dict(method='MoBY', epochs='-', coco1x_ms_box=43.6, coco1x_ms_mask=39.6, coco3x_box=46.0,
+             coco3x_mask=41.7, ade=44.06,
+             source='SwinTransformer/Transformer-SSL README (pre-training epochs not stated '
+                    'there). COCO: Swin\'s Mask R-CNN 1x (multi-scale + crop) = our ms-crop-1x '
+                    'config, 3x = our 3x config; ADE: Swin\'s UPerNet 160k = ours'),
+        dict(method='Supervised (IN-1K labels)', epochs='300', coco1x_ms_box=43.7,
+             coco1x_ms_mask=39.8, coco3x_box=46.0, coco3x_mask=41.6, ade=44.51,
+             source='SwinTransformer/Transformer-SSL README: the protocols of the MoBY row = '
+                    'ours'),
+        dict(method='Supervised (IN-1K labels), mmdet', epochs='300', coco_box=42.7,
+             coco_mask=39.3,
+             source='mmdet v3.3.0 configs/swin/metafile.yml: single-scale 1x = ours '
+                    '(mask-rcnn_swin-t_fpn_1x config)'),
     ],
 }

@@ -29,6 +29,12 @@ COLUMNS = [
     # columns, so that rows of the two detectors are never read as one comparison
     ('cascade_box', 'COCO Cascade AP box', 'coco_cascade', 'coco/bbox_mAP', 100),
     ('cascade_mask', 'COCO Cascade AP mask', 'coco_cascade', 'coco/segm_mAP', 100),
+    # Swin-T: Mask R-CNN 1x with multi-scale training and crops (MoBY's / Swin's 1x protocol)
+    # and 3x, each beside mmdet's single-scale 1x of the COCO AP columns
+    ('coco1x_ms_box', 'COCO ms-crop 1x AP box', 'coco1x_ms', 'coco/bbox_mAP', 100),
+    ('coco1x_ms_mask', 'COCO ms-crop 1x AP mask', 'coco1x_ms', 'coco/segm_mAP', 100),
+    ('coco3x_box', 'COCO 3x AP box', 'coco3x', 'coco/bbox_mAP', 100),
+    ('coco3x_mask', 'COCO 3x AP mask', 'coco3x', 'coco/segm_mAP', 100),
     ('ade', 'ADE20K mIoU', 'ade', 'mIoU', 1),
     # retrieval, one column per protocol: DINO's Oxford setting (224 px, one scale) and iBOT's
     # (512 px, three scales); Paris is 512 px, three scales in both
@@ -46,7 +52,8 @@ MISSING = '–'
 PROTOCOL_SCHEDULE = {'ft': ('max_epochs', {'ViT-S/16': 200, 'ViT-B/16': 100}),
                      'ft_ibot': ('max_epochs', 200),
                      'linear': ('max_epochs', 90), 'coco': ('max_epochs', 12),
-                     'coco_cascade': ('max_epochs', 12),
+                     'coco_cascade': ('max_epochs', 12), 'coco1x_ms': ('max_epochs', 12),
+                     'coco3x': ('max_epochs', 36),
                      'ade': ('max_iters', 160000)}
 
 
@@ -171,6 +178,8 @@ def arch_of(run_name: str, tasks: Dict[str, dict]) -> str:
         return 'ViT-B/16'
     if 'vit-s' in text:
         return 'ViT-S/16'
+    if 'swin-t' in text:
+        return 'Swin-T'
     return 'other'
 
 
