@@ -16,7 +16,7 @@ def transfer(checkpoint, env):
                           capture_output=True, text=True, timeout=600)
 
 
-def test_transfer_script_writes_one_metrics_file_per_task(pretrain_chain, tmp_path):
+def test_transfer_script_writes_one_metrics_file_per_task(pretrain_chain, tmp_path, monkeypatch):
     data = make_image_folder(str(tmp_path / 'data'), classes=3, per_class=4, size=36,
                              splits=('train', 'val'))
     both = f'test_dataloader.dataset.data_root={data}'
@@ -74,13 +74,22 @@ def test_transfer_script_writes_one_metrics_file_per_task(pretrain_chain, tmp_pa
     assert '=== [linear] resuming the interrupted training' in result.stdout
     assert json.loads((work / 'linear' / 'metrics.json').read_text())['metrics'] == \
         linear['metrics']
-    # ... and the folders of another pre-training checkpoint are refused, nothing touched
+    # ... and the folders of another pre-training checkpoint are refused before any job starts,
+    # nothing touched (tools/transfer.py's check, in this process: the script ran above)
+    from tools import transfer as transfer_tool
     other = tmp_path / 'other.pth'
     other.write_bytes(open(pretrain_chain['stage2'], 'rb').read() + b'\0')
     before = sorted((p, p.stat().st_mtime_ns) for p in work.rglob('*'))
-    result = transfer(str(other), dict(env, ARCH='vit-tiny'))
-    assert result.returncode != 0 and 'holds a run from another pre-training checkpoint' in \
-        result.stderr, result.stderr[-2000:]
+    for key, value in dict(env, ARCH='vit-tiny').items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(transfer_tool.Jobs, 'run', lambda *a: pytest.fail('a job started'))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    try:
+        with pytest.raises(SystemExit, match='holds a run from another pre-training checkpoint'):
+            transfer_tool.main([str(other), '1'])
+    finally:  # the script's own handlers (it passes signals on to its jobs) leave with it
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     assert sorted((p, p.stat().st_mtime_ns) for p in work.rglob('*')) == before
 
 
