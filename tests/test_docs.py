@@ -387,7 +387,7 @@ def test_a_measured_figure_is_stated_in_one_place():
     figures = {'the demo table': '| MimCo (from that teacher) |',
                'the H200 ViT-S MimCo rate': '3489',
                "the H200 Runner-path iteration": '102.3',
-               'the make test time': 'tests in 11 min'}
+               'the make test time': 'tests in 8 min'}
     for what, text in figures.items():
         where = [p for p in PAGES if text in read(p)]
         assert len(where) == 1, f'{what} ({text!r}) is stated in {where}'
