@@ -4,9 +4,11 @@
 # features of blocks 3/5/7/11 -> multi-scale adapter (4x, 2x, 1x, 0.5x) -> UPerHead with 768
 # channels (+ FCN auxiliary head), AdamW lr 1e-4, wd 0.05, layer decay 0.65, 1500 warm-up
 # iterations then linear decay, drop path 0.1, slide test (stride 341).
-# Differences from mmseg's MAE config, and why: mmseg's `MAE` backbone adds a trainable layer
-# scale initialised at 1.0 to every block (an identity at the start; our student has none, and
-# a strict load has nothing to fill it from); bf16 AmpOptimWrapper instead of fp16; the block
+# Differences from mmseg's MAE config, and why: mmseg's `MAE` backbone adds to every block a
+# trainable layer scale initialised at 1.0 and a trainable relative position bias initialised at
+# 0 (both identities at the start; our student has neither, and a strict load has nothing to fill
+# them from), so the row beside MAE's 48.1 is not like-for-like; bf16 AmpOptimWrapper instead of
+# fp16; the block
 # outputs are not normalised (as in mmseg's MAE backbone, final_norm=False), unlike the ViT-S
 # config, which follows iBOT.
 #

@@ -80,7 +80,7 @@ PROTOCOLS = [
      'ade', 'iBOT ViT-S UPerNet (bytedance/ibot semantic_segmentation)',
      'iBOT', {LR: 3e-5, WD: 0.05, LD: 0.9, BATCH: 2, ITERS: 160000, DROP_PATH: 0.1,
               'model.decode_head.channels': 384}),
-    ('upernet_vit-b_8xb2-160k_ade20k-512x512.py', 'no layer scale (mmseg\'s MAE backbone adds one, initialised at 1); bf16 (mmseg: fp16)',
+    ('upernet_vit-b_8xb2-160k_ade20k-512x512.py', 'no layer scale and no relative position bias (mmseg\'s MAE backbone adds both to every block: scale at 1, bias at 0, both trained); bf16 (mmseg: fp16)',
      'ade', 'MAE ViT-B UPerNet (mmseg configs/mae, row 48.1)',
      'MAE', {LR: 1e-4, WD: 0.05, LD: 0.65, BATCH: 2, ITERS: 160000, DROP_PATH: 0.1,
              'model.decode_head.channels': 768}),

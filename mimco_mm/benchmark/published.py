@@ -23,9 +23,11 @@ PUBLISHED = {
                     '(last 4 CLS tokens concatenated, 100 epochs), not ours (MoCo v3\'s)'),
         dict(method='iBOT', epochs='800', ft_ibot=82.3, linear=77.9, knn=75.2, cascade_box=49.4,
              cascade_mask=42.6, ade=45.4,
-             source='bytedance/ibot README. COCO: Cascade Mask R-CNN 1x, 4conv1f GIoU heads, '
-                    'batch 32, layer decay 0.8 = ours (cascade-mask-rcnn_vit-s config, Cascade '
-                    'columns); ADE: UPerNet with iBOT\'s ViT-S recipe = ours; k-NN: DINO '
+             source='bytedance/ibot README (fine-tune, linear, k-NN); the iBOT paper (COCO, '
+                    'ADE: the README has no ViT-S dense numbers). COCO: Cascade Mask R-CNN 1x, '
+                    '4conv1f GIoU heads, batch 32, layer decay 0.8 = ours (cascade-mask-rcnn_vit-s '
+                    'config, Cascade columns); ADE: UPerNet with iBOT\'s ViT-S recipe = ours; '
+                    'k-NN: DINO '
                     'protocol = ours; fine-tune: iBOT\'s ViT-S recipe = our '
                     'vit-s_ft-ibot-200e config (iBOT recipe column); linear: iBOT\'s own, not '
                     'ours'),
@@ -38,9 +40,11 @@ PUBLISHED = {
              source='facebookresearch/moco-v3 README. linear: MoCo v3 protocol = ours; '
                     'fine-tune: 150-epoch DeiT recipe, not ours (MAE 100 epochs)'),
         dict(method='MAE', epochs='1600', ft=83.6, coco_box=51.6, coco_mask=45.9, ade=48.1,
-             source='facebookresearch/mae README. fine-tune: MAE recipe = ours; COCO: '
-                    'detectron2 ViTDet Mask R-CNN = our ViTDet config; ADE: mmseg configs/mae '
-                    '= ours (but for its layer scale)'),
+             source='facebookresearch/mae README (fine-tune); detectron2 '
+                    'projects/ViTDet README (COCO); the MAE paper, as mmseg configs/mae (ADE). '
+                    'fine-tune: MAE recipe = ours; COCO: detectron2 ViTDet Mask R-CNN = our ViTDet '
+                    'config; ADE: mmseg\'s MAE UPerNet, not ours (its backbone adds layer scale '
+                    'and a relative position bias per block)'),
         dict(method='SimMIM', epochs='800', ft=83.8,
              source='microsoft/SimMIM README: SimMIM\'s fine-tune recipe, not ours'),
         dict(method='iBOT', epochs='400', ft_ibot=84.0, linear=79.5, knn=77.1, cascade_box=51.2,
