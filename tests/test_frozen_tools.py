@@ -134,15 +134,15 @@ def test_revisited_images_are_shrunk_into_the_box_and_queries_cropped_only_when_
 def test_multiscale_features_are_dinos_mean_of_rescaled_inputs(pretrain_chain):
     """The feature of one image: the mean over scales of the features of the image bilinearly
     rescaled by each scale (scale 1: the image itself), L2-normalised (DINO's multi_scale)."""
+    import ast
+
     import torch.nn.functional as F
 
     from tools._frozen import build_frozen_model
     _, model, device = build_frozen_model(
         osp.join(ROOT, 'configs/benchmarks/vit-s_retrieval_rparis6k_dino.py'),
-        pretrain_chain['stage2'], {
-            'model.backbone.arch.embed_dims': 64, 'model.backbone.arch.num_layers': 4,
-            'model.backbone.arch.num_heads': 4, 'model.backbone.arch.feedforward_channels': 256,
-            'model.backbone.img_size': 32, 'model.backbone.patch_size': 4})
+        pretrain_chain['stage2'], {key: ast.literal_eval(value) for key, value in (
+            option.split('=', 1) for option in TINY_RETRIEVAL)})
     image = Image.fromarray(np.random.default_rng(2).integers(0, 255, (32, 40, 3), np.uint8))
     scales = (1, 2 ** -0.5, 0.5)
     got = retrieval_tool.multiscale_feature(model, image, scales, device)

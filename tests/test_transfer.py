@@ -66,8 +66,10 @@ def _metrics_after_train_and_test(config, work_dir, options, best):
 
 @pytest.mark.parametrize('config,metric', [
     *[(c, 'coco/bbox_mAP') for c in (
-        'mask-rcnn_vit-s_fpn_ms-1x_coco.py', 'cascade-mask-rcnn_vit-s_fpn_giou-4conv1f_ms-1x_coco.py',
-        'mask-rcnn_vit-s_simple-fpn_lsj-100e_coco.py', 'mask-rcnn_vit-b_simple-fpn_lsj-100e_coco.py',
+        'mask-rcnn_vit-s_fpn_ms-1x_coco.py',
+        'cascade-mask-rcnn_vit-s_fpn_giou-4conv1f_ms-1x_coco.py',
+        'mask-rcnn_vit-s_simple-fpn_lsj-100e_coco.py',
+        'mask-rcnn_vit-b_simple-fpn_lsj-100e_coco.py',
         'mask-rcnn_swin-t_fpn_1x_coco.py', 'mask-rcnn_swin-t_fpn_ms-crop-1x_coco.py',
         'mask-rcnn_swin-t_fpn_ms-crop-3x_coco.py')],
     *[(c, 'mIoU') for c in ('upernet_vit-s_8xb2-160k_ade20k-512x512.py',

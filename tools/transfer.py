@@ -18,7 +18,8 @@ Environment:
   CFG_OPTIONS="k=v ..."       extra --cfg-options for every job (e.g. data roots), and
   CFG_OPTIONS_<task>="k=v ..." extra --cfg-options for that task only
   WORK_ROOT=work_dirs
-  TENSORBOARD=1               the trained tasks also log to TensorBoard (tools/train.py --tensorboard)
+  TENSORBOARD=1               the trained tasks also log to TensorBoard
+                              (tools/train.py --tensorboard)
   PYTHON=...                  the interpreter of the frozen-feature tools (default: this one)
 
 Reruns (after a preemption, a crash, or to add tasks) continue where the last run stopped: each
@@ -43,15 +44,15 @@ sys.path.insert(0, ROOT)  # mimco_mm, imported where a step needs it
 PREEMPTED = 75
 ALL_TASKS = ('ft ft_ibot linear knn roxford roxford_ibot rparis recall coco coco_cascade coco1x_ms '
              'coco3x ade')
-TRAINED = ('ft', 'ft_ibot', 'linear', 'coco', 'coco_cascade', 'coco1x_ms', 'coco3x', 'ade')  # train, then test
+# train, then test
+TRAINED = ('ft', 'ft_ibot', 'linear', 'coco', 'coco_cascade', 'coco1x_ms', 'coco3x', 'ade')
 FROZEN = {'knn': 'knn.py', 'roxford': 'retrieval.py', 'roxford_ibot': 'retrieval.py',
-          'rparis': 'retrieval.py',
-          'recall': 'retrieval.py'}  # a frozen-feature tool, no training
+          'rparis': 'retrieval.py', 'recall': 'retrieval.py'}  # a frozen-feature tool, no training
 # config set (the architecture a checkpoint records) -> {task: config under configs/benchmarks/}
 CONFIGS = {
     'vit-s': dict(ft='vit-s_ft-200e_in1k.py', ft_ibot='vit-s_ft-ibot-200e_in1k.py',
-                  linear='vit-s_linear-90e_in1k.py',
-                  knn='vit-s_knn_in1k.py', roxford='vit-s_retrieval_roxford5k_dino.py',
+                  linear='vit-s_linear-90e_in1k.py', knn='vit-s_knn_in1k.py',
+                  roxford='vit-s_retrieval_roxford5k_dino.py',
                   roxford_ibot='vit-s_retrieval_roxford5k_ibot.py',
                   rparis='vit-s_retrieval_rparis6k_dino.py', coco='mask-rcnn_vit-s_fpn_ms-1x_coco.py',
                   coco_cascade='cascade-mask-rcnn_vit-s_fpn_giou-4conv1f_ms-1x_coco.py',

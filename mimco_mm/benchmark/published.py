@@ -27,8 +27,7 @@ PUBLISHED = {
                     'ADE: the README has no ViT-S dense numbers). COCO: Cascade Mask R-CNN 1x, '
                     '4conv1f GIoU heads, batch 32, layer decay 0.8 = ours (cascade-mask-rcnn_vit-s '
                     'config, Cascade columns); ADE: UPerNet with iBOT\'s ViT-S recipe = ours; '
-                    'k-NN: DINO '
-                    'protocol = ours; fine-tune: iBOT\'s ViT-S recipe = our '
+                    'k-NN: DINO protocol = ours; fine-tune: iBOT\'s ViT-S recipe = our '
                     'vit-s_ft-ibot-200e config (iBOT recipe column); linear: iBOT\'s own, not '
                     'ours'),
         dict(method='MAE (TinyMIM report)', epochs='-', ft=80.6, ade=42.8,

@@ -13,8 +13,9 @@ UPSTREAM = []  # MMEngine's own function, once installed (tests compare with it)
 
 
 def package_index(package_path: str) -> dict:
-    """{config name (path under configs/, no extension): metafile entry} of an installed
-    package, the first entry of a name kept (MMEngine's rule); read once per process."""
+    """{config name (the metafile's `Config` path after `configs/`, `.py` included, as
+    MMEngine keys it): metafile entry} of an installed package, the first entry of a name kept
+    (MMEngine's rule); read once per process."""
     if package_path not in _INDEXES:
         import os.path as osp
 
