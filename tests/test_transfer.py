@@ -64,21 +64,21 @@ def _metrics_after_train_and_test(config, work_dir, options, best):
     return json.loads(out.read_text())['metrics']
 
 
-@pytest.mark.parametrize('config,metric', [
-    *[(c, 'coco/bbox_mAP') for c in (
-        'mask-rcnn_vit-s_fpn_ms-1x_coco.py',
-        'cascade-mask-rcnn_vit-s_fpn_giou-4conv1f_ms-1x_coco.py',
-        'mask-rcnn_vit-s_simple-fpn_lsj-100e_coco.py',
-        'mask-rcnn_vit-b_simple-fpn_lsj-100e_coco.py',
-        'mask-rcnn_swin-t_fpn_1x_coco.py', 'mask-rcnn_swin-t_fpn_ms-crop-1x_coco.py',
-        'mask-rcnn_swin-t_fpn_ms-crop-3x_coco.py')],
-    *[(c, 'mIoU') for c in ('upernet_vit-s_8xb2-160k_ade20k-512x512.py',
-                            'upernet_vit-b_8xb2-160k_ade20k-512x512.py',
-                            'upernet_swin-t_8xb2-160k_ade20k-512x512.py')],
-    *[(c, 'accuracy/top1') for c in ('vit-s_linear-90e_in1k.py', 'vit-b_linear-90e_in1k.py',
-                                     'vit-s_ft-200e_in1k.py', 'vit-s_ft-ibot-200e_in1k.py',
-                                     'vit-b_ft-100e_in1k.py')],
-])
+def _trained_protocols():
+    """(config, the metric its best checkpoint is chosen by) for every protocol that trains."""
+    from mimco_mm.benchmark.protocols import PROTOCOLS
+    from tools.transfer import TRAINED
+    metric = {'ft': 'accuracy/top1', 'ft_ibot': 'accuracy/top1', 'linear': 'accuracy/top1',
+              'ade': 'mIoU'}
+    return [(config, metric.get(task, 'coco/bbox_mAP'))  # every other trained task is COCO
+            for config, _, task, _, _, _ in PROTOCOLS if task in TRAINED]
+
+
+def test_fifteen_protocols_train():
+    assert len(_trained_protocols()) == 15  # 3 fine-tune, 2 linear, 7 COCO, 3 ADE20K
+
+
+@pytest.mark.parametrize('config,metric', _trained_protocols())
 def test_every_trained_protocol_keeps_its_best_checkpoint_by_the_tasks_metric(config, metric):
     hook = load_config(osp.join(ROOT, 'configs/benchmarks', config)).default_hooks.checkpoint
     assert (hook.save_best, hook.rule) == (metric, 'greater')
